@@ -1,0 +1,36 @@
+# Two commands do all the set-up: `make book` (the main job) and `make test`.
+# Each creates .venv if missing and installs the pinned, tested set from constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROFILE ?= full
+STUDENT ?= 0
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install test book benchmark clean
+
+install: $(INSTALLED)
+
+# torch goes first so that the pin holds: nothing that depends on it may pull another build.
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt torch
+	$(PY) -m pip install -q -c constraints.txt -e ".[course,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# pytest's exit code 5 means it collected no test: say so, and do not pass silently.
+test: $(INSTALLED)
+	$(PY) -m pytest -n 2 --dist loadgroup tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: is tests/ missing?"; fi; exit $$rc
+
+book: $(INSTALLED)
+	$(PY) -m digitcourse book --profile $(PROFILE) $(if $(filter 1,$(STUDENT)),--student)
+
+benchmark: $(INSTALLED)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf book/_build book/executed build release

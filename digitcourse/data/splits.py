@@ -1,0 +1,117 @@
+"""In-memory splits and the seeded, stratified permutations that make them."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import ConfigError
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """"cpu", "cuda", "auto" (CUDA when available, else CPU) or a torch.device, as a torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, torch.device) and device not in ("cpu", "cuda"):
+        raise ConfigError(f"device={device!r} is not known; choose 'cpu', 'cuda', 'auto' or a torch.device.")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} asks for a GPU, but torch sees none; use device='auto' to "
+                          "take the GPU only when there is one.")
+    return torch.device(device)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a data set, held as tensors on one device.
+
+    x: [N, C, H, W] float32 in [0, 1] (or [N, D] features for regression).
+    y: [N] int64 class labels (-1 where unknown) or [N] float32 targets for regression.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def to(self, device: str | torch.device) -> Split:
+        return Split(self.x.to(device), self.y.to(device))
+
+    def batches(self, batch_size: int, shuffle: bool = True,
+                generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (x, y) batches by indexing the tensors; batch_size >= N gives one full batch.
+
+        The permutation is drawn on the CPU from `generator` (so a seed fixes it on every device)
+        and moved to the data's device once per pass.
+        """
+        n = len(self)
+        if batch_size >= n and not shuffle:
+            yield self.x, self.y
+            return
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        order = order.to(self.device)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            yield self.x[index], self.y[index]
+
+    def take(self, index: torch.Tensor) -> Split:
+        """The rows at `index` ([K] int64), as a new split."""
+        index = index.to(self.device)
+        return Split(self.x[index], self.y[index])
+
+
+def stratified_order(y: torch.Tensor, seed: int) -> torch.Tensor:
+    """A seeded permutation of range(len(y)) in which every prefix keeps the class proportions.
+
+    Each class is shuffled, its members get evenly spaced ranks in [0, 1), and the examples are
+    sorted by rank: the first k of the result hold each class in proportion (to within one).
+    y: [N] int64. Returns [N] int64 on the CPU.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    y = y.cpu()
+    rank = torch.empty(len(y), dtype=torch.float64)
+    for label in torch.unique(y):
+        members = torch.nonzero(y == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        offset = torch.rand((), generator=generator, dtype=torch.float64)
+        rank[members] = (torch.arange(len(members), dtype=torch.float64) + offset) / len(members)
+    return torch.argsort(rank, stable=True)
+
+
+@dataclass(frozen=True)
+class DigitData:
+    """A data set ready for training: three splits and what their labels mean."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    classes: tuple[str, ...] = field(default=())
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one input, e.g. (1, 28, 28)."""
+        return tuple(self.train.x.shape[1:])
+
+    @property
+    def device(self) -> torch.device:
+        return self.train.device
+
+    def to(self, device: str | torch.device) -> DigitData:
+        return DigitData(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
+                         self.classes)
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.image_shape))
+        classes = ", ".join(self.classes) if self.num_classes <= 10 else f"{self.num_classes} classes"
+        return (f"DigitData({self.name!r}: train {len(self.train):,} / val {len(self.val):,} / "
+                f"test {len(self.test):,} images of {shape} on {self.device}; classes: {classes})")

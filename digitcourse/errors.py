@@ -1,0 +1,48 @@
+"""One exception family whose messages a student can act on.
+
+Every error raised for bad user input is a :class:`DigitcourseError`. Its message is one or two lines
+that say what was wrong and how to fix it, so the traceback adds nothing: :func:`show_briefly` makes
+Python and IPython print just ``DataError: <message>`` for these errors (and the usual traceback for
+every other exception).
+"""
+from __future__ import annotations
+
+import sys
+
+
+class DigitcourseError(Exception):
+    """Base class of every error digitcourse raises for bad input."""
+
+
+class DataError(DigitcourseError):
+    """Missing, corrupt or unknown data: files, checksums, formats, dataset names."""
+
+
+class ConfigError(DigitcourseError, ValueError):
+    """A parameter of the wrong name, type or value."""
+
+
+def _brief_excepthook(previous):
+    def hook(kind, error, traceback):
+        if issubclass(kind, DigitcourseError):
+            print(f"{kind.__name__}: {error}", file=sys.stderr)
+        else:
+            previous(kind, error, traceback)
+
+    hook.digitcourse = True
+    return hook
+
+
+def _brief_ipython_handler(shell, kind, error, traceback, tb_offset=None):
+    print(f"{kind.__name__}: {error}", file=sys.stderr)
+
+
+def show_briefly() -> None:
+    """Print digitcourse errors as one line, without the traceback, in scripts and notebooks."""
+    if not getattr(sys.excepthook, "digitcourse", False):
+        sys.excepthook = _brief_excepthook(sys.excepthook)
+    try:
+        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
+    except NameError:
+        return
+    shell.set_custom_exc((DigitcourseError,), _brief_ipython_handler)

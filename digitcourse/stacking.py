@@ -1,0 +1,105 @@
+"""One model, or many copies of one architecture trained at once, behind one small interface.
+
+The training loop in `training.py` sees a *team* of S models: it hands over index tensors
+[S, B] and gets outputs [S, B, K]. `Single` wraps one ordinary module (S = 1, any layers, batch-norm
+included). `Stacked` holds S same-shaped modules as stacked tensors ([S, ...] per parameter) and runs
+them with `torch.func.vmap`, so ten seeds cost about one larger matrix product.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+
+class Single:
+    """A team of one: the module itself, trained and evaluated directly."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.size = 1
+        self.penalized = [p for p in model.parameters() if p.dim() > 1]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.model.parameters())
+
+    def train(self, mode: bool) -> None:
+        self.model.train(mode)
+
+    def gather(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """x: [N, ...], index: [1, B] -> [B, ...]."""
+        return x[index[0]]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, ...] -> [1, B, K]."""
+        return self.model(x).unsqueeze(0)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The same inputs for every member: x: [N, ...] -> [1, N, K]."""
+        return self(x)
+
+    def grads(self, p: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The gradient of `p` for each member (here just one)."""
+        yield p.grad
+
+    def snapshot(self, member: int) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def modules(self, snapshots: list[dict | None]) -> list[nn.Module]:
+        """The trained module, with its snapshot loaded where one was kept."""
+        if snapshots[0] is not None:
+            self.model.load_state_dict(snapshots[0])
+        return [self.model]
+
+
+class Stacked:
+    """S modules of one architecture (no batch-norm), run together with vmap.
+
+    Dropout draws different masks per member (`randomness="different"`).
+    """
+
+    def __init__(self, models: list[nn.Module]):
+        self.originals = models
+        self.size = len(models)
+        self.params, self.buffers = stack_module_state(models)
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.penalized = [p for name, p in self.params.items() if p.dim() > 2]
+
+    def parameters(self) -> list[torch.Tensor]:
+        return list(self.params.values())
+
+    def train(self, mode: bool) -> None:
+        self.base.train(mode)
+
+    def gather(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """x: [N, ...], index: [S, B] -> [S, B, ...], each member its own batch."""
+        return x[index]
+
+    def _forward(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [S, B, ...] -> [S, B, K]."""
+        return vmap(self._forward, randomness="different")(self.params, self.buffers, x)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The same inputs for every member: x: [N, ...] -> [S, N, K]."""
+        return vmap(self._forward, in_dims=(0, 0, None), randomness="different")(
+            self.params, self.buffers, x)
+
+    def grads(self, p: torch.Tensor) -> Iterator[torch.Tensor]:
+        yield from p.grad
+
+    def snapshot(self, member: int) -> dict[str, torch.Tensor]:
+        return {name: p[member].detach().clone() for name, p in self.params.items()}
+
+    @torch.no_grad()
+    def modules(self, snapshots: list[dict | None]) -> list[nn.Module]:
+        """The S trained modules: each member's stacked weights (or its snapshot) copied back."""
+        for member, (model, snapshot) in enumerate(zip(self.originals, snapshots)):
+            for name, p in model.named_parameters():
+                p.copy_(snapshot[name] if snapshot is not None else self.params[name][member])
+        return self.originals
