@@ -1,9 +1,11 @@
 """In-memory splits and the seeded, stratified permutations that make them."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
@@ -68,19 +70,39 @@ class Split:
 def stratified_order(y: torch.Tensor, seed: int) -> torch.Tensor:
     """A seeded permutation of range(len(y)) in which every prefix keeps the class proportions.
 
-    Each class is shuffled, its members get evenly spaced ranks in [0, 1), and the examples are
-    sorted by rank: the first k of the result hold each class in proportion (to within one).
+    Every prefix of length k holds each class c k * n_c / N times to within one (see
+    :func:`_class_pattern`); which member of a class comes at its turn is drawn from `seed`.
     y: [N] int64. Returns [N] int64 on the CPU.
     """
     generator = torch.Generator().manual_seed(seed)
-    y = y.cpu()
-    rank = torch.empty(len(y), dtype=torch.float64)
-    for label in torch.unique(y):
-        members = torch.nonzero(y == label).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        offset = torch.rand((), generator=generator, dtype=torch.float64)
-        rank[members] = (torch.arange(len(members), dtype=torch.float64) + offset) / len(members)
-    return torch.argsort(rank, stable=True)
+    y = y.cpu().numpy()  # numpy: torch's multi-threaded small ops crawl when the cores are busy
+    labels, counts = np.unique(y, return_counts=True)
+    pattern = _class_pattern(tuple(counts.tolist()))
+    order = np.empty(len(y), dtype=np.int64)
+    for turn, label in enumerate(labels):
+        members = np.flatnonzero(y == label)
+        order[pattern == turn] = members[torch.randperm(len(members), generator=generator).numpy()]
+    return torch.from_numpy(order)
+
+
+@functools.lru_cache(maxsize=16)
+def _class_pattern(counts: tuple[int, ...]) -> np.ndarray:
+    """The class at each position ([N] int64) of a sequence holding counts[c] members of each class c.
+
+    Every prefix of length k holds k * counts[c] / N of class c to within 1 - 1/(2C - 2): Tijdeman's
+    solution of the chairman assignment problem (1980). Among the classes due (behind their share by at
+    least 1/(2C - 2)), take the one whose next member is due soonest.
+    """
+    total, scale = sum(counts), max(2 * len(counts) - 2, 1)
+    taken = [0] * len(counts)
+    pattern = np.empty(total, dtype=np.int64)
+    for k in range(1, total + 1):
+        due = [c for c, n in enumerate(counts) if scale * (k * n - taken[c] * total) >= total]
+        turn = min(due, key=lambda c: (scale * (taken[c] + 1) - 1) / counts[c])
+        taken[turn] += 1
+        pattern[k - 1] = turn
+    pattern.flags.writeable = False
+    return pattern
 
 
 @dataclass(frozen=True)
@@ -113,5 +135,6 @@ class DigitData:
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.image_shape))
         classes = ", ".join(self.classes) if self.num_classes <= 10 else f"{self.num_classes} classes"
+        kind, labels = ("images", f"classes: {classes}") if self.classes else ("points", "real targets")
         return (f"DigitData({self.name!r}: train {len(self.train):,} / val {len(self.val):,} / "
-                f"test {len(self.test):,} images of {shape} on {self.device}; classes: {classes})")
+                f"test {len(self.test):,} {kind} of {shape} on {self.device}; {labels})")
