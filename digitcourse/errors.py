@@ -13,6 +13,11 @@ import sys
 class DigitcourseError(Exception):
     """Base class of every error digitcourse raises for bad input."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of the traceback: an error output of one line, which a
+        notebook runner (papermill, nbclient, nbgrader) records as the cell's error."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class DataError(DigitcourseError):
     """Missing, corrupt or unknown data: files, checksums, formats, dataset names."""
@@ -33,16 +38,10 @@ def _brief_excepthook(previous):
     return hook
 
 
-def _brief_ipython_handler(shell, kind, error, traceback, tb_offset=None):
-    print(f"{kind.__name__}: {error}", file=sys.stderr)
-
-
 def show_briefly() -> None:
-    """Print digitcourse errors as one line, without the traceback, in scripts and notebooks."""
+    """Print digitcourse errors as one line, without the traceback, in scripts.
+
+    In IPython and notebooks `DigitcourseError._render_traceback_` does the same.
+    """
     if not getattr(sys.excepthook, "digitcourse", False):
         sys.excepthook = _brief_excepthook(sys.excepthook)
-    try:
-        shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821
-    except NameError:
-        return
-    shell.set_custom_exc((DigitcourseError,), _brief_ipython_handler)

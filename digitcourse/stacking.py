@@ -21,10 +21,11 @@ class Single:
     def __init__(self, model: nn.Module):
         self.model = model
         self.size = 1
-        self.penalized = [p for p in model.parameters() if p.dim() > 1]
+        self.trainable = [p for p in model.parameters() if p.requires_grad]  # frozen layers stay out
+        self.penalized = [p for p in self.trainable if p.dim() > 1]
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.model.parameters())
+        return self.trainable
 
     def train(self, mode: bool) -> None:
         self.model.train(mode)
@@ -66,10 +67,11 @@ class Stacked:
         self.size = len(models)
         self.params, self.buffers = stack_module_state(models)
         self.base = copy.deepcopy(models[0]).to("meta")
-        self.penalized = [p for name, p in self.params.items() if p.dim() > 2]
+        self.trainable = [p for p in self.params.values() if p.requires_grad]  # frozen layers stay out
+        self.penalized = [p for p in self.trainable if p.dim() > 2]
 
     def parameters(self) -> list[torch.Tensor]:
-        return list(self.params.values())
+        return self.trainable
 
     def train(self, mode: bool) -> None:
         self.base.train(mode)

@@ -5,6 +5,7 @@ are read once per epoch; evaluation runs under `torch.no_grad`.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -18,15 +19,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim import lr_scheduler
 from tqdm.auto import tqdm
 
 from .augment import RandomAffine
 from .config import check_choice, check_keys, check_number
-from .data.splits import DigitData, Split
+from .data.splits import DigitData, Split, check_device
 from .errors import ConfigError
 from .stacking import Single, Stacked
 
-SCHEDULES = ("step", "cosine", "onecycle", "plateau")
+SCHEDULES = {"step": lr_scheduler.StepLR, "cosine": lr_scheduler.CosineAnnealingLR,
+             "onecycle": lr_scheduler.OneCycleLR, "plateau": lr_scheduler.ReduceLROnPlateau}
 EXPLODED = 20  # a batch loss this many times the starting loss counts as diverged
 
 
@@ -53,9 +56,9 @@ class FitConfig:
     progress: bool | None = None
 
     @classmethod
-    def check(cls, options: dict[str, Any]) -> FitConfig:
-        """Build a config from keyword arguments, failing on the first bad key or value."""
-        check_keys(options, [f.name for f in fields(cls)], "fit")
+    def check(cls, options: dict[str, Any], where: str = "fit") -> FitConfig:
+        """Build a config from `where`'s keyword arguments, failing on the first bad key or value."""
+        check_keys(options, [f.name for f in fields(cls)], where)
         config = cls(**options)
         check_number("epochs", config.epochs, integer=True, low=1)
         check_number("batch_size", config.batch_size, integer=True, low=1)
@@ -67,15 +70,28 @@ class FitConfig:
         check_choice("loss", config.loss, ("cross_entropy", "mse"))
         check_number("seed", config.seed, integer=True)
         if config.schedule is not None:
-            check_choice("schedule", config.schedule_options()["kind"], SCHEDULES)
+            options = config.schedule_options()
+            kind = check_choice("schedule", options.pop("kind"), SCHEDULES)
+            fixed = ("optimizer", "last_epoch", "verbose")
+            check_keys(options, [p for p in inspect.signature(SCHEDULES[kind]).parameters
+                                 if p not in fixed], f"schedule {kind!r}")
         if config.early_stopping is not None:
             config.stopping_options()
+        if config.augment is not None and not isinstance(config.augment, (bool, dict)):
+            raise ConfigError(f"augment must be True, False or dict(rotation=, shift=, zoom=), "
+                              f"got {config.augment!r}.")
+        if isinstance(config.augment, dict):
+            check_keys(config.augment, [f.name for f in fields(RandomAffine)], "augment")
+        if config.device is not None:
+            check_device(config.device)
         if config.attack is not None and not callable(config.attack):
             raise ConfigError("attack must be a function attack(model, x, y) -> x_adversarial.")
         return config
 
     def schedule_options(self) -> dict:
         """schedule="cosine" or dict(kind="step", step_size=5, gamma=0.5) -> dict with 'kind'."""
+        if not isinstance(self.schedule, (str, dict)):
+            raise ConfigError(f"schedule must be a name or a dict with 'kind', got {self.schedule!r}.")
         options = {"kind": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
         if "kind" not in options:
             raise ConfigError(f"schedule needs a 'kind', one of {', '.join(SCHEDULES)}.")
@@ -83,6 +99,9 @@ class FitConfig:
 
     def stopping_options(self) -> dict:
         """early_stopping=5 (patience) or dict(patience=1, min_delta=1e-3) -> full dict."""
+        if not isinstance(self.early_stopping, (int, dict)):
+            raise ConfigError(f"early_stopping must be a patience (an int) or dict(patience=, "
+                              f"min_delta=), got {self.early_stopping!r}.")
         given = {"patience": self.early_stopping} if isinstance(self.early_stopping, int) \
             else dict(self.early_stopping)
         check_keys(given, ("patience", "min_delta"), "early_stopping")
@@ -90,6 +109,12 @@ class FitConfig:
         check_number("early_stopping patience", options["patience"], integer=True, low=1)
         check_number("early_stopping min_delta", options["min_delta"], low=0)
         return options
+
+    def augmentation(self) -> RandomAffine | None:
+        """The random affine transform augment=True or augment=dict(...) asks for; None without."""
+        if self.augment is None or self.augment is False:
+            return None
+        return RandomAffine(**(self.augment if isinstance(self.augment, dict) else {}))
 
 
 @dataclass
@@ -119,11 +144,7 @@ class History:
 
 def resolve_device(device: str | torch.device | None, data: DigitData) -> torch.device:
     """None -> the data's device; "auto" -> CUDA when available, else CPU."""
-    if device is None:
-        return data.device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return data.device if device is None else check_device(device)
 
 
 def _loss_per_member(out: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
@@ -146,16 +167,12 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: FitConfig, steps_per_ep
         return None
     options = config.schedule_options()
     kind = options.pop("kind")
-    lr_scheduler = torch.optim.lr_scheduler
-    if kind == "step":
-        return lr_scheduler.StepLR(optimizer, **{"step_size": max(1, config.epochs // 3),
-                                                 "gamma": 0.1, **options})
-    if kind == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, **{"T_max": config.epochs, **options})
-    if kind == "onecycle":
-        return lr_scheduler.OneCycleLR(optimizer, **{"max_lr": config.lr, "epochs": config.epochs,
-                                                     "steps_per_epoch": steps_per_epoch, **options})
-    return lr_scheduler.ReduceLROnPlateau(optimizer, **{"factor": 0.5, "patience": 2, **options})
+    defaults = {"step": {"step_size": max(1, config.epochs // 3), "gamma": 0.1},
+                "cosine": {"T_max": config.epochs},
+                "onecycle": {"max_lr": config.lr, "epochs": config.epochs,
+                             "steps_per_epoch": steps_per_epoch},
+                "plateau": {"factor": 0.5, "patience": 2}}[kind]
+    return SCHEDULES[kind](optimizer, **{**defaults, **options})
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -191,8 +208,7 @@ def train_team(team: Single | Stacked, data: DigitData, config: FitConfig,
     orders = [torch.Generator().manual_seed(seed) for seed in seeds]
     noises = [torch.Generator(device).manual_seed(seed) for seed in seeds]
     augmenting = torch.Generator(device).manual_seed(seeds[0] + 1)
-    augment = RandomAffine(**(config.augment if isinstance(config.augment, dict) else {})) \
-        if config.augment else None
+    augment = config.augmentation()
     torch.manual_seed(seeds[0])
     params = team.parameters()
     optimizer = _optimizer(params, config)
@@ -243,7 +259,7 @@ def train_team(team: Single | Stacked, data: DigitData, config: FitConfig,
                             g.add_(torch.randn(g.shape, generator=generator, device=device),
                                    alpha=config.grad_noise)
             optimizer.step()
-            if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+            if isinstance(scheduler, lr_scheduler.OneCycleLR):
                 scheduler.step()
             loss_sum += losses.detach() * index.shape[1]
             peak = torch.maximum(peak, losses.detach())
@@ -254,8 +270,8 @@ def train_team(team: Single | Stacked, data: DigitData, config: FitConfig,
         peak_loss = peak.tolist()
         val_loss, val_accuracy = (t.tolist() for t in _evaluate_team(team, data.val, kind))
         seconds = time.perf_counter() - started
-        if scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if scheduler is not None and not isinstance(scheduler, lr_scheduler.OneCycleLR):
+            if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(float(np.nanmean(val_loss if len(data.val) else train_loss)))
             else:
                 scheduler.step()
@@ -326,9 +342,9 @@ def evaluate(model: nn.Module, split: Split, *, loss: str = "cross_entropy", per
         return result
     result["accuracy"] = float(accuracy[0])
     if per_class:
-        predicted = torch.cat([model(x).argmax(-1) for x, _ in split.batches(batch_size, shuffle=False)])
-        truth, predicted = split.y.cpu().numpy(), predicted.cpu().numpy()
-        labels = np.arange(len(classes)) if classes else np.unique(truth)
+        logits = torch.cat([model(x) for x, _ in split.batches(batch_size, shuffle=False)])
+        truth, predicted = split.y.cpu().numpy(), logits.argmax(-1).cpu().numpy()
+        labels = np.arange(len(classes) if classes else logits.shape[-1])
         precision, recall, f1, support = precision_recall_fscore_support(
             truth, predicted, labels=labels, zero_division=0)
         names = list(classes) if classes else [str(k) for k in labels]

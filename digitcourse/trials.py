@@ -60,15 +60,16 @@ class Trials:
 
 
 def _same_architecture(models: list[nn.Module]) -> bool:
+    """Same layers (as printed: types, sizes, activations, dropout) and same parameter shapes."""
     shapes = [[(k, v.shape) for k, v in m.state_dict().items()] for m in models]
-    return all(s == shapes[0] for s in shapes) and type(models[0]) in {type(m) for m in models}
+    return all(s == shapes[0] and repr(m) == repr(models[0]) for s, m in zip(shapes, models))
 
 
 def can_vectorize(models: list[nn.Module], config: FitConfig) -> bool:
     """Whether these models can train as one vmap stack under this configuration."""
     plateau = config.schedule is not None and config.schedule_options()["kind"] == "plateau"
     return (len(models) > 1 and _same_architecture(models) and not any(map(has_batch_norm, models))
-            and not config.augment and config.attack is None and not plateau)
+            and config.augmentation() is None and config.attack is None and not plateau)
 
 
 def run_trials(make_model: Callable[[], nn.Module], data: DigitData, seeds: int | Iterable[int] = 10,
@@ -87,7 +88,7 @@ def run_trials(make_model: Callable[[], nn.Module], data: DigitData, seeds: int 
     seeds = [check_number("seed", s, integer=True) for s in seeds]
     if not seeds:
         raise ConfigError("seeds is empty: pass at least one seed, e.g. seeds=10.")
-    options = FitConfig.check({**config, "seed": seeds[0]})
+    options = FitConfig.check({**config, "seed": seeds[0]}, "run_trials")
     device = resolve_device(options.device, data)
     data = data.to(device)
     models = []
