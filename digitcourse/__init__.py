@@ -8,7 +8,7 @@ The names a notebook uses:
     dc.run_trials(make_model, data, seeds, **config) -> Trials (one row per seed, summary with sem)
     dc.plots.*, dc.search.*            -> figures and hyper-parameter searches
 """
-from . import data, models
+from . import data, models, params, plots, search
 from .errors import ConfigError, DataError, DigitcourseError, show_briefly
 from .training import History, evaluate, fit
 from .trials import Trials, run_trials

@@ -1,0 +1,118 @@
+"""Sphinx additions for the course book: the edition, the results table, the API reference, Colab links.
+
+- `course_edition` ("instructor" or "student", set in _config.yml under sphinx.config) becomes a Sphinx
+  tag, so that a page's `{only}` blocks can say which edition the reader holds.
+- `{{ repository }}` is a link to the repository named in _config.yml.
+- The `{results-table}` directive collects the headline numbers each executed notebook recorded with
+  `digitcourse.publish.record_results`.
+- The `api-reference` directive (in an .rst page) documents every public module of `digitcourse` from its
+  docstrings.
+- The Colab button of a notebook page opens the notebook's source, notebooks/<name>.ipynb, because the
+  executed copy the page shows is not in the repository. The student edition has no Colab button: the
+  repository's notebooks hold the solutions.
+"""
+from __future__ import annotations
+
+import math
+import pkgutil
+import sys
+from pathlib import Path
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.errors import ConfigError
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+
+# The repository root, so that `jupyter-book build book` imports this checkout's digitcourse.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import digitcourse  # noqa: E402
+from digitcourse import publish  # noqa: E402
+
+EDITIONS = ("instructor", "student")
+
+
+def _number(value: object) -> str:
+    """A recorded number as the results table shows it: 4 significant digits, an em dash where none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class ResultsTable(SphinxDirective):
+    """One table of every executed notebook's headline numbers beside the reference reports' numbers."""
+
+    def run(self) -> list[nodes.Node]:
+        notebooks = sorted(Path(self.env.srcdir, publish.EXECUTED.name).glob("*.ipynb"))
+        for notebook in notebooks:
+            self.env.note_dependency(str(notebook))
+        table = publish.results_table(notebooks)
+        if table.empty:
+            return self.parse_text_to_nodes("No executed notebook has recorded results yet: run `make book`.")
+        lines = ["```{list-table}", ":header-rows: 1", "",
+                 "* - Assignment", "  - Headline number", "  - Ours", "  - Reference"]
+        shown = None  # each assignment is named on its first row only
+        for row in table.itertuples():
+            page = f"{{doc}}`/{publish.EXECUTED.name}/{row.assignment}`" if row.assignment != shown else ""
+            shown = row.assignment
+            lines += [f"* - {page}", f"  - {row.headline}", f"  - {_number(row.ours)}",
+                      f"  - {_number(row.reference)}"]
+        return self.parse_text_to_nodes("\n".join(lines + ["```"]))
+
+
+class ApiReference(SphinxDirective):
+    """The package docstring, then a section per public module (name order) with its documented members."""
+
+    def run(self) -> list[nodes.Node]:
+        modules = sorted(module.name for module in pkgutil.walk_packages(digitcourse.__path__, "digitcourse.")
+                         if not any(part.startswith("_") for part in module.name.split(".")))
+        lines = [".. automodule:: digitcourse", ""]
+        for name in modules:
+            lines += [name, "-" * len(name), "", f".. automodule:: {name}", "   :members:", ""]
+        container = nodes.Element()
+        nested_parse_with_titles(self.state, StringList(lines, source="api-reference"), container)
+        return container.children
+
+
+def add_edition_tag(app: Sphinx, config: Config) -> None:
+    if config.course_edition not in EDITIONS:
+        raise ConfigError(f"course_edition={config.course_edition!r}; choose one of: {', '.join(EDITIONS)}.")
+    app.tags.add(config.course_edition)
+
+
+def add_repository_link(app: Sphinx, config: Config) -> None:
+    """`{{ repository }}` in a page: a link to the repository named in _config.yml."""
+    config.myst_substitutions = {**config.myst_substitutions,
+                                 "repository": f"<{config.html_theme_options['repository_url']}>"}
+
+
+def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Rewrite the launch buttons of executed/<name> pages to open notebooks/<name>.ipynb (none for students)."""
+    folder, _, name = pagename.partition("/")
+    if folder != publish.EXECUTED.name:
+        return
+    book = app.config.html_theme_options.get("path_to_docs", "").strip("/")
+    executed = f"{book}/{pagename}.ipynb".lstrip("/")
+    source = f"{publish.NOTEBOOKS.name}/{name}.ipynb"
+    groups = context.get("header_buttons", [])
+    for group in [group for group in groups if group.get("label") == "launch-buttons"]:
+        if app.config.course_edition == "student":
+            groups.remove(group)
+            continue
+        for button in group["buttons"]:
+            if "url" in button:
+                button["url"] = button["url"].replace(executed, source)
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("course_edition", "instructor", "env")
+    app.add_directive("results-table", ResultsTable)
+    app.add_directive("api-reference", ApiReference)
+    app.connect("config-inited", add_edition_tag)
+    app.connect("config-inited", add_repository_link)
+    # After sphinx-book-theme (priority 501) has made the launch buttons.
+    app.connect("html-page-context", point_colab_at_sources, priority=502)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,119 @@
+"""The ``digitcourse`` command: the instructor's workflow from the shell.
+
+    digitcourse release [NOTEBOOK...]          student versions into release/
+    digitcourse grade SUBMISSIONS_DIR          autograde every submission: grading/grades.csv + feedback
+    digitcourse validate NOTEBOOK              what a student runs before submitting
+    digitcourse book [--profile P] [--student] build the course book
+
+A mistake in the command line (or a ConfigError) prints one line and exits with code 2; another
+digitcourse error prints one line and exits with code 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .errors import ConfigError, DigitcourseError
+from .params import PROFILES
+
+DESCRIPTION = """\
+The instructor's workflow for the course's graded notebooks (each notebook in notebooks/ is one
+assignment, named after it): release the student versions, autograde the submissions, let students
+validate before they submit, and build the course book."""
+
+GRADE_EPILOG = """\
+SUBMISSIONS_DIR holds <student>/<assignment>.ipynb (or nbgrader's <student>/<assignment>/<assignment>.ipynb).
+Each submission is graded in its own process with nbgrader, against the instructor's notebook and
+its tests (a student's edits to read-only or test cells are undone and reported), with the network
+off and the time limits above. Writes OUT/grades.csv and OUT/feedback/<student>/<assignment>/*.html."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported on one line."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="digitcourse", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+
+    release = commands.add_parser("release", help="write the student versions into release/",
+                                  description="Write the student version of each notebook: solutions "
+                                  "and hidden tests removed, read-only cells locked, checked for leaks.")
+    release.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                         help="source notebooks (default: every notebook in notebooks/)")
+    release.add_argument("--out", default="release", help="folder to write into (default: release)")
+
+    grade = commands.add_parser("grade", help="autograde a folder of submissions",
+                                description="Autograde every submitted notebook, several at once.",
+                                epilog=GRADE_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="the folder of submissions")
+    grade.add_argument("--jobs", type=int, default=2, metavar="N",
+                       help="submissions graded at once (default: 2)")
+    grade.add_argument("--timeout", type=int, default=1800, metavar="S",
+                       help="seconds a whole notebook may run (default: 1800)")
+    grade.add_argument("--cell-timeout", type=int, default=600, metavar="S",
+                       help="seconds one cell may run (default: 600)")
+    _add_profile(grade, "the profile the notebooks run in (default: quick)")
+    grade.add_argument("--source", default="notebooks", metavar="DIR",
+                       help="the instructor's notebooks, <assignment>.ipynb (default: notebooks)")
+    grade.add_argument("--out", default="grading", metavar="DIR",
+                       help="where grades.csv and feedback/ go (default: grading)")
+
+    validate = commands.add_parser("validate", help="check a notebook before submitting it",
+                                   description="Run a notebook as the grader does and list the cells "
+                                   "that fail. Exit code 0 when every visible test passes, else 1.")
+    validate.add_argument("notebook", metavar="NOTEBOOK", help="your notebook")
+    _add_profile(validate, "the profile to run in (default: quick, as the grader)")
+
+    book = commands.add_parser("book", help="build the course book (jupyter-book)",
+                               description="Execute every notebook and build the course book.")
+    book.add_argument("--profile", choices=PROFILES, default="full",
+                      help="the profile the notebooks run in (default: full)")
+    book.add_argument("--student", action="store_true",
+                      help="the student edition: no solutions, nothing executed")
+    return parser
+
+
+def _add_profile(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--profile", choices=PROFILES, default="quick", help=text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as error:
+        print(f"digitcourse {args.command}: ConfigError: {error}", file=sys.stderr)
+        return 2
+    except DigitcourseError as error:
+        print(f"digitcourse {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "release":
+        from .grading import release
+
+        for path in release(args.notebooks, out=args.out):
+            print(path)
+    elif args.command == "grade":
+        from .grading import grade
+
+        print(grade(args.submissions, out=args.out, source=args.source, jobs=args.jobs,
+                    cell_timeout=args.cell_timeout, timeout=args.timeout, profile=args.profile))
+    elif args.command == "validate":
+        from .grading import validate
+
+        return 0 if validate(args.notebook, profile=args.profile) else 1
+    elif args.command == "book":
+        from .publish import build
+
+        print(build(profile=args.profile, student=args.student))
+    return 0

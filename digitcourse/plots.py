@@ -1,0 +1,199 @@
+"""Figures: learning curves, comparisons with standard errors, confusion matrices, image grids, surfaces.
+
+Every function returns a matplotlib Figure and shows nothing itself: a notebook cell whose last line is
+the call displays it once; a script saves it with `fig.savefig(path)`. pyplot does not keep these
+figures open (no plt.show or plt.close needed).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import nn
+
+from .config import check_choice, nearest
+from .data import target_function
+from .errors import ConfigError
+from .training import History
+from .trials import Trials
+
+SPLITS = {"train": "training", "val": "validation", "test": "test"}
+UNITS = {"accuracy": "accuracy (fraction correct)", "loss": "loss (mean per example)"}
+LABELS = {"gap": "generalization gap (train - test accuracy)", "seconds": "training time per seed (s)",
+          "lr": "learning rate", "epochs": "epochs run", "best_epoch": "best epoch"}
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new figure that pyplot lets go of at once, so that a notebook shows it only as the result."""
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    plt.close(fig)
+    return fig
+
+
+def _axes(width: float, height: float) -> Axes:
+    """One seaborn-styled (white grid) axes on a new figure."""
+    with sns.axes_style("whitegrid"):
+        return _figure(width, height).subplots()
+
+
+def _label(metric: str, units: bool = True) -> str:
+    """'val_accuracy' -> 'validation accuracy (fraction correct)' (without the unit: units=False)."""
+    split, _, quantity = metric.partition("_")
+    if metric in LABELS or split not in SPLITS:
+        return LABELS.get(metric, metric)
+    return f"{SPLITS[split]} {UNITS.get(quantity, quantity) if units else quantity}"
+
+
+def _axis_label(metrics: list[str]) -> str:
+    """The metric's label, or the unit of the quantity several metrics share (e.g. accuracy)."""
+    if len(metrics) == 1:
+        return _label(metrics[0])
+    quantities = {m.partition("_")[2] for m in metrics}
+    return UNITS.get(quantities.pop(), "value") if len(quantities) == 1 else "value"
+
+
+def _metrics(metric: str | Sequence[str], columns: pd.Index) -> list[str]:
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    for m in metrics:
+        if m not in columns:
+            known = [c for c in columns if c not in ("seed", "epoch", "stopped")]
+            raise ConfigError(f"metric {m!r} is not recorded{nearest(m, known)}; "
+                              f"choose from: {', '.join(known)}.")
+    return metrics
+
+
+def _long(tables: dict[str, pd.DataFrame], metrics: list[str], keep: list[str]) -> pd.DataFrame:
+    """One row per (setting, metric, kept columns...), the metric's name (no unit) in 'metric'."""
+    parts = [table[keep + metrics].melt(keep, var_name="metric").assign(setting=name)
+             for name, table in tables.items()]
+    long = pd.concat(parts, ignore_index=True)
+    return long.assign(metric=long["metric"].map(lambda m: _label(m, units=False)))
+
+
+def learning_curves(runs: History | Trials | dict[str, History | Trials],
+                    metric: str | Sequence[str] = "val_accuracy", *, title: str | None = None) -> Figure:
+    """`metric` (one or several, e.g. ["train_loss", "val_loss"]) against the epoch.
+
+    runs: one History (one line), one Trials (the mean over seeds with a ± standard-error band) or a
+    dict name -> History or Trials (one line per setting, overlaid).
+    """
+    runs = runs if isinstance(runs, dict) else {"": runs}
+    curves = {name: run.curves if isinstance(run, Trials) else run.epochs.assign(seed=0)
+              for name, run in runs.items()}
+    metrics = _metrics(metric, next(iter(curves.values())).columns)
+    long = _long(curves, metrics, ["epoch", "seed"])
+    hue = "setting" if len(runs) > 1 else ("metric" if len(metrics) > 1 else None)
+    style = "metric" if hue == "setting" and len(metrics) > 1 else None
+    seeds = {len(run.final) for run in runs.values() if isinstance(run, Trials)}
+    ax = _axes(6.4, 4)
+    sns.lineplot(long, x="epoch", y="value", hue=hue, style=style, errorbar="se", marker="o", ax=ax)
+    ax.set(xlabel="epoch", ylabel=_axis_label(metrics), title=title or "Learning curves" + (
+        f" (mean ± standard error over {seeds.pop()} seeds)" if len(seeds) == 1 else ""))
+    return ax.figure
+
+
+def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accuracy", *,
+            kind: str = "point", title: str | None = None) -> Figure:
+    """The mean of `metric` per setting with ± standard-error bars, from each Trials' final table.
+
+    metric: one name or several side by side, e.g. ["train_accuracy", "test_accuracy"] to show the
+    generalization gap. kind: "point" (differences stay visible) or "bar" (bars start at zero).
+    """
+    check_choice("kind", kind, ("point", "bar"))
+    if not isinstance(trials, dict) or not trials:
+        raise ConfigError("compare needs a dict name -> Trials, e.g. {'dropout': trials_a, 'L2': trials_b}.")
+    metrics = _metrics(metric, next(iter(trials.values())).final.columns)
+    long = _long({name: t.final for name, t in trials.items()}, metrics, ["seed"])
+    several = len(metrics) > 1
+    seeds = {len(t.final) for t in trials.values()}
+    ax = _axes(max(4.0, 1.2 * len(trials) + 2), 4)
+    options = dict(x="setting", y="value", hue="metric" if several else None, errorbar="se", capsize=0.15)
+    if kind == "bar":
+        sns.barplot(long, ax=ax, **options)
+    else:
+        sns.pointplot(long, ax=ax, dodge=0.3 if several else False, linestyle="none", **options)
+    if several:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    over = f"{seeds.pop()} seeds" if len(seeds) == 1 else "several seeds"
+    ax.set(xlabel="setting", ylabel=_axis_label(metrics), title=title or f"Mean ± standard error, {over}")
+    return ax.figure
+
+
+def confusion_matrix(matrix: np.ndarray | torch.Tensor, classes: Sequence[str] | None = None, *,
+                     title: str = "Confusion matrix") -> Figure:
+    """matrix: [K, K] counts, rows the true class, columns the predicted one (as `evaluate` returns)."""
+    matrix = np.asarray(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ConfigError(f"the confusion matrix must be square [K, K]; got shape {matrix.shape}.")
+    names = list(classes) if classes is not None else [str(k) for k in range(len(matrix))]
+    ax = _axes(0.45 * len(matrix) + 1.5, 0.45 * len(matrix) + 1.2)
+    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, square=True,
+                xticklabels=names, yticklabels=names, ax=ax)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    ax.tick_params(axis="x", labelrotation=45 if max(map(len, names)) > 2 else 0)
+    return ax.figure
+
+
+def image_grid(x: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor | None = None,
+               predictions: Sequence[int] | torch.Tensor | None = None, *,
+               classes: Sequence[str] | None = None, title: str = "", ncols: int = 10) -> Figure:
+    """Images x: [N, C, H, W] in [0, 1] (C = 1 or 3), each titled with its label and/or prediction.
+
+    With both labels and predictions each title reads "true / predicted", in red where they differ
+    (misclassified or adversarial examples). Pass at most a few dozen images.
+    """
+    images = torch.as_tensor(x).detach().cpu().float()
+    if images.dim() != 4 or images.shape[1] not in (1, 3) or not len(images):
+        raise ConfigError(f"image_grid needs x: [N, C, H, W] with C = 1 or 3; got {tuple(images.shape)}.")
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    fig = _figure(1.2 * ncols, 1.35 * nrows + 0.4)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for i, (image, ax) in enumerate(zip(images, axes)):
+        ax.imshow(image.permute(1, 2, 0).squeeze(-1).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+        shown = [str(int(v[i])) if classes is None else classes[int(v[i])]
+                 for v in (labels, predictions) if v is not None]
+        wrong = len(shown) == 2 and int(labels[i]) != int(predictions[i])
+        ax.set_title(" / ".join(shown), fontsize=9, color="red" if wrong else "black")
+    fig.suptitle(title + (" (true / predicted)" if labels is not None and predictions is not None else ""))
+    return fig
+
+
+def surface(x: torch.Tensor, panels: dict[str, torch.Tensor]) -> Figure:
+    """3-D surfaces side by side, title -> z [G*G] over the grid x [G*G, 2] of regression_data(m).test.x."""
+    side = math.isqrt(len(x))
+    fig = _figure(5 * len(panels), 4.5)
+    for position, (title, z) in enumerate(panels.items(), start=1):
+        if side * side != len(x) or z.numel() != len(x):
+            raise ConfigError(f"a surface needs the G*G points of a square grid and one value per point; "
+                              f"got {len(x)} points and {z.numel()} values for {title!r}.")
+        grid = [t.detach().cpu().reshape(side, side).numpy() for t in (x[:, 0], x[:, 1], z)]
+        ax = fig.add_subplot(1, len(panels), position, projection="3d")
+        ax.plot_surface(*grid, cmap="viridis", linewidth=0)
+        ax.set(xlabel="x1", ylabel="x2", zlabel="f(x1, x2)", title=title)
+    return fig
+
+
+@torch.no_grad()
+def regression_surface(model_or_values: nn.Module | torch.Tensor, x: torch.Tensor, *,
+                       truth: bool = True) -> Figure:
+    """What a regression model predicts on the grid x: [G*G, 2], beside the true x1*exp(-x1^2-x2^2).
+
+    model_or_values: a model mapping x to [G*G, 1] (run in eval mode on its device), or the predicted
+    values [G*G] themselves. truth=False draws the prediction alone.
+    """
+    if isinstance(model_or_values, nn.Module):
+        model_or_values = model_or_values.eval()(x.to(next(model_or_values.parameters()).device))
+    panels = {"Predicted f(x1, x2)": torch.as_tensor(model_or_values).cpu()}
+    if truth:
+        panels["True f(x1, x2) = x1 exp(-x1² - x2²)"] = target_function(x.cpu())
+    return surface(x, panels)

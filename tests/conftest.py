@@ -1,0 +1,55 @@
+"""Shared fixtures: the course's notebooks, executed once per pytest run.
+
+`executed_notebooks` executes every notebook in notebooks/ in the quick profile into book/executed/,
+the folder `digitcourse book` writes too (`digitcourse.publish.EXECUTED`), so the book tests render
+these copies instead of executing again. It happens once per pytest run, also under xdist: the first
+worker to take the file lock executes, the others wait for it and reuse its copies. A run is told
+apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from digitcourse.errors import DigitcourseError
+from digitcourse.execute import NOTEBOOKS, execute_notebook
+from digitcourse.publish import EXECUTED
+
+PROFILE = "quick"
+RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+MARKER = EXECUTED / ".pytest-run.json"  # which run executed the copies, and what failed
+
+
+class ExecutedNotebooks:
+    """The executed copies by notebook name; asking for one that failed fails the test with its error."""
+
+    def __init__(self, failures: dict[str, str]):
+        self.failures = failures
+
+    def __getitem__(self, name: str) -> Path:
+        if name in self.failures:
+            pytest.fail(f"executing {name} ({PROFILE} profile) failed: {self.failures[name]}", pytrace=False)
+        return EXECUTED / f"{name}.ipynb"
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks() -> ExecutedNotebooks:
+    """Every notebook executed in the quick profile into book/executed/, once per pytest run."""
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(EXECUTED / ".pytest-run.lock")):
+        record = json.loads(MARKER.read_text()) if MARKER.exists() else {}
+        if record.get("run") != RUN:
+            failures = {}
+            for source in sorted(NOTEBOOKS.glob("*.ipynb")):
+                try:
+                    execute_notebook(source, EXECUTED / source.name, profile=PROFILE)
+                except DigitcourseError as error:
+                    failures[source.stem] = str(error)
+            record = {"run": RUN, "profile": PROFILE, "failures": failures}
+            MARKER.write_text(json.dumps(record, indent=1))
+    return ExecutedNotebooks(record["failures"])

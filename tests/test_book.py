@@ -1,0 +1,159 @@
+"""The course book: built from the suite's executed notebooks (quick profile), checked as HTML.
+
+Both editions are built once per module: the instructor edition from the executed copies the conftest
+fixture made (nothing is executed again), the student edition from the released notebooks.
+"""
+from __future__ import annotations
+
+import os
+import re
+from html import unescape
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from digitcourse import publish
+from digitcourse.errors import ConfigError, DigitcourseError
+from digitcourse.grading import leaked_solution_lines
+
+pytestmark = pytest.mark.xdist_group("book")  # one xdist worker builds the book, once
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")  # nbgrader's
+
+
+def _must_not_execute(source, output, **options):
+    raise DigitcourseError(f"the book test must not execute {source}: its executed copy was not reused.")
+
+
+@pytest.fixture(scope="module")
+def site(executed_notebooks) -> Path:
+    """The instructor edition's HTML folder; building it fails if a notebook would run again."""
+    for source in publish.notebooks():
+        executed_notebooks[source.stem]  # fails here, with its error, if the notebook did not run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(publish, "execute_notebook", _must_not_execute)
+        return publish.build("quick", reuse=True).parent
+
+
+@pytest.fixture(scope="module")
+def student_site() -> Path:
+    """The student edition's HTML folder."""
+    return publish.build("quick", student=True).parent
+
+
+def page_text(page: Path) -> str:
+    """What an HTML page says: tags dropped, entities decoded, line breaks of code blocks kept."""
+    return unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+
+
+def as_notebook(text: str) -> nbformat.NotebookNode:
+    """`text` as a one-cell notebook, for grading.leaked_solution_lines."""
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+
+
+def repository_url() -> str:
+    return yaml.safe_load((publish.BOOK / "_config.yml").read_text())["repository"]["url"]
+
+
+@pytest.mark.slow
+def test_every_assignment_page_shows_a_figure_and_a_table(site):
+    for source in publish.notebooks():
+        html = (site / "executed" / f"{source.stem}.html").read_text()
+        assert re.search(r'<img [^>]*src="[^"]+\.png"', html), f"{source.stem}: no figure"
+        assert "<table" in html, f"{source.stem}: no table"
+
+
+@pytest.mark.slow
+def test_results_page_lists_every_assignment_with_its_recorded_numbers(site):
+    html = (site / "results.html").read_text()
+    text = page_text(site / "results.html")
+    for source in publish.notebooks():
+        recorded = publish.read_results(publish.EXECUTED / source.name)
+        assert len(recorded) > 0, f"{source.stem} recorded no headline numbers"
+        assert f'href="executed/{source.stem}.html"' in html
+        for row in recorded.itertuples():
+            assert row.headline in text
+            if isinstance(row.ours, float):
+                assert f"{row.ours:.4g}" in text
+
+
+@pytest.mark.slow
+def test_colab_button_opens_the_source_notebook(site):
+    for source in publish.notebooks():
+        html = (site / "executed" / f"{source.stem}.html").read_text()
+        colab = f"https://colab.research.google.com/github/{repository_url().removeprefix('https://github.com/')}"
+        assert "Launch on Colab" in html
+        assert f'href="{colab}/blob/main/notebooks/{source.name}"' in html
+
+
+@pytest.mark.slow
+def test_student_edition_shows_no_solution_and_no_hidden_test(site, student_site):
+    pages = sorted(student_site.rglob("*.html"))
+    for source in publish.notebooks():
+        notebook = nbformat.read(source, as_version=4)
+        shown = leaked_solution_lines(notebook, as_notebook(page_text(site / "executed" / f"{source.stem}.html")))
+        secrets = {line for line in shown if not any(marker in line for marker in MARKERS)}
+        assert secrets, f"{source.stem}: the instructor page shows no solution, so this test proves nothing"
+
+        assignment = student_site / "executed" / f"{source.stem}.html"
+        assert leaked_solution_lines(notebook, as_notebook(page_text(assignment))) == []
+        assert "raise NotImplementedError()" in page_text(assignment)
+        assert "Launch on Colab" not in assignment.read_text()  # the repository's notebooks hold solutions
+        for page in pages:  # other pages may name the markers (the instructors' page explains them)
+            lines = {line.strip() for line in page_text(page).splitlines()}
+            assert not lines & secrets, f"{page.relative_to(student_site)} shows {sorted(lines & secrets)[0]!r}"
+
+
+def test_recorded_results_read_back_from_the_executed_notebook(tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda data, metadata, raw: shown.append((data, metadata)))
+    table = pd.DataFrame({"ours": [0.9712, 0.5], "reference": [0.97, float("nan")]},
+                         index=["test accuracy", "train accuracy"])
+    publish.record_results(table)
+    (data, metadata), = shown
+    output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[output])])
+    nbformat.write(notebook, tmp_path / "hw0.ipynb")
+
+    read = publish.results_table([tmp_path / "hw0.ipynb"])
+    assert read.assignment.tolist() == ["hw0", "hw0"]
+    assert read.headline.tolist() == ["test accuracy", "train accuracy"]
+    assert read.ours.tolist() == [0.9712, 0.5]
+    assert read.reference[0] == 0.97 and pd.isna(read.reference[1])
+    assert "<table" in data["text/html"]
+
+
+def test_record_results_needs_the_columns_ours_and_reference():
+    with pytest.raises(ConfigError, match=r"columns \['ours', 'reference'\], got \['ours', 'report'\]"):
+        publish.record_results(pd.DataFrame({"ours": [0.9], "report": [0.8]}))
+
+
+def test_an_executed_copy_is_fresh_only_for_its_profile_and_an_unchanged_source(tmp_path):
+    source = tmp_path / "hw0.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), source)
+    executed = tmp_path / "executed.ipynb"
+    notebook = nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"profile": "quick"},
+                                                                "exception": None}})
+    nbformat.write(notebook, executed)
+    assert publish.is_fresh(executed, source, "quick")
+    assert not publish.is_fresh(executed, source, "full")
+
+    later = executed.stat().st_mtime + 10
+    os.utime(source, (later, later))  # the source was edited after the run
+    assert not publish.is_fresh(executed, source, "quick")
+
+
+def test_a_failed_run_is_never_fresh(tmp_path):
+    source = tmp_path / "hw0.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), source)
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"profile": "quick"},
+                                                                    "exception": True}}), executed)
+    assert not publish.is_fresh(executed, source, "quick")
+
+
+def test_build_rejects_an_unknown_profile():
+    with pytest.raises(ConfigError, match="did you mean 'quick'"):
+        publish.build("quik")

@@ -1,0 +1,79 @@
+"""The `digitcourse` command line: readable help, one-line errors with exit code 2, the book command."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from digitcourse import cli, publish
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ["release", "grade", "validate", "book"]
+
+
+def test_python_m_digitcourse_help_lists_every_command():
+    shown = subprocess.run([sys.executable, "-m", "digitcourse", "--help"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert shown.returncode == 0
+    assert all(f"    {command} " in shown.stdout for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_its_own_help(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([command, "--help"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: digitcourse {command}")
+
+
+def test_grade_help_names_the_submissions_layout_and_the_time_limits(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["grade", "--help"])
+    shown = capsys.readouterr().out
+    assert "<student>/<assignment>.ipynb" in shown
+    assert "--timeout S" in shown and "--cell-timeout S" in shown and "(default: quick)" in shown
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "the following arguments are required: COMMAND"),
+    (["grade"], "the following arguments are required: SUBMISSIONS_DIR"),
+    (["grade", "subs", "--jobs", "two"], "argument --jobs: invalid int value: 'two'"),
+    (["book", "--profile", "huge"], "argument --profile: invalid choice: 'huge'"),
+    (["relase"], "argument COMMAND: invalid choice: 'relase'"),
+])
+def test_a_usage_mistake_is_one_line_and_exit_code_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    assert exit.value.code == 2
+    printed = capsys.readouterr().err
+    assert printed.count("\n") == 1 and message in printed
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["grade", "no/such/folder"], "digitcourse grade: ConfigError: No submissions folder no/such/folder."),
+    (["grade", ".", "--jobs", "0"], "digitcourse grade: ConfigError: jobs=0 is out of range"),
+    (["validate", "missing.ipynb"], "digitcourse validate: ConfigError: No notebook missing.ipynb."),
+    (["release", "missing.ipynb"], "digitcourse release: ConfigError: No notebook missing.ipynb."),
+])
+def test_a_config_error_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "hw1.ipynb").write_text("{}")
+    assert cli.main(argv) == 2
+    printed = capsys.readouterr().err
+    assert printed.count("\n") == 1 and printed.startswith(message)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["book"], ("full", False)),
+    (["book", "--profile", "quick", "--student"], ("quick", True)),
+])
+def test_book_builds_with_the_given_profile_and_edition(argv, expected, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(publish, "build", lambda profile, student: calls.append((profile, student))
+                        or Path("book/_build/html/index.html"))
+    assert cli.main(argv) == 0
+    assert calls == [expected]
+    assert capsys.readouterr().out == "book/_build/html/index.html\n"

@@ -1,0 +1,158 @@
+"""Each plot returns a Figure whose axes carry the expected titles, labels and drawn data."""
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import digitcourse as dc
+from digitcourse import plots
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return dc.data.load("digits")
+
+
+@pytest.fixture(scope="module")
+def history(digits):
+    return dc.fit(dc.models.mlp(64, (16,), 10), digits, epochs=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trials(digits):
+    return {width: dc.run_trials(lambda: dc.models.mlp(64, (width,), 10), digits, seeds=3, epochs=2,
+                                 progress=False)
+            for width in (8, 32)}
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_learning_curves_of_one_history_draws_its_epochs(history):
+    fig = plots.learning_curves(history)
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "validation accuracy (fraction correct)")
+    assert ax.get_title() == "Learning curves"
+    assert len(ax.lines) == 1 and ax.get_legend() is None
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), history.epochs["val_accuracy"])
+
+
+def test_learning_curves_of_trials_draw_the_mean_over_seeds_with_a_band(trials):
+    fig = plots.learning_curves(trials[32], "train_loss")
+    ax = fig.axes[0]
+    curves = trials[32].curves
+    assert ax.get_title() == "Learning curves (mean ± standard error over 3 seeds)"
+    assert ax.get_ylabel() == "training loss (mean per example)"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), curves.groupby("epoch")["train_loss"].mean())
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    sem = curves.groupby("epoch")["train_loss"].sem()
+    assert band.max() == pytest.approx((curves.groupby("epoch")["train_loss"].mean() + sem).max())
+
+
+def test_learning_curves_overlay_one_line_per_setting(trials, history):
+    fig = plots.learning_curves({"narrow": trials[8], "wide": trials[32], "one run": history})
+    ax = fig.axes[0]
+    assert legend_texts(ax) == ["narrow", "wide", "one run"]
+    assert len(ax.collections) == 3
+
+
+def test_learning_curves_show_several_metrics_on_a_shared_axis(history):
+    ax = plots.learning_curves(history, ["train_accuracy", "val_accuracy"]).axes[0]
+    assert ax.get_ylabel() == "accuracy (fraction correct)"
+    assert legend_texts(ax) == ["training accuracy", "validation accuracy"]
+
+
+def test_learning_curves_name_the_nearest_metric_for_a_typo(history):
+    with pytest.raises(dc.ConfigError, match="did you mean 'val_accuracy'"):
+        plots.learning_curves(history, "val_acuracy")
+
+
+def test_compare_plots_each_settings_mean_with_standard_error_bars(trials):
+    fig = plots.compare({"narrow": trials[8], "wide": trials[32]}, kind="bar")
+    ax = fig.axes[0]
+    heights = [bar.get_height() for container in ax.containers for bar in container]
+    means = [trials[w].final["test_accuracy"].mean() for w in (8, 32)]
+    assert heights == pytest.approx(means)
+    assert ax.get_title() == "Mean ± standard error, 3 seeds"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("setting", "test accuracy (fraction correct)")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["narrow", "wide"]
+    error_bar = ax.lines[0].get_ydata()
+    sem = trials[8].final["test_accuracy"].sem()
+    assert (np.nanmax(error_bar) - np.nanmin(error_bar)) / 2 == pytest.approx(sem)
+
+
+def test_compare_puts_train_and_test_accuracy_side_by_side(trials):
+    ax = plots.compare({"narrow": trials[8], "wide": trials[32]}, ["train_accuracy", "test_accuracy"],
+                       kind="bar").axes[0]
+    assert sum(len(container) for container in ax.containers) == 4
+    assert legend_texts(ax) == ["training accuracy", "test accuracy"]
+    assert ax.get_ylabel() == "accuracy (fraction correct)"
+
+
+def test_compare_point_plot_marks_the_means(trials):
+    ax = plots.compare({"narrow": trials[8], "wide": trials[32]}).axes[0]
+    means = [trials[w].final["test_accuracy"].mean() for w in (8, 32)]
+    marked = [line for line in ax.lines if line.get_marker() not in (None, "None", "")]
+    np.testing.assert_allclose(marked[0].get_ydata(), means)
+
+
+def test_compare_rejects_an_unknown_kind(trials):
+    with pytest.raises(dc.ConfigError, match="did you mean 'bar'"):
+        plots.compare({"wide": trials[32]}, kind="bars")
+
+
+def test_confusion_matrix_writes_every_count():
+    matrix = np.array([[5, 1, 0], [2, 7, 0], [0, 0, 9]])
+    fig = plots.confusion_matrix(matrix, ("a", "b", "c"))
+    ax = fig.axes[0]
+    assert [int(t.get_text()) for t in ax.texts] == matrix.ravel().tolist()
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+
+
+def test_confusion_matrix_refuses_a_non_square_matrix():
+    with pytest.raises(dc.ConfigError, match="square"):
+        plots.confusion_matrix(np.zeros((2, 3), dtype=int))
+
+
+def test_image_grid_titles_each_image_and_marks_mistakes_red():
+    x = torch.rand(7, 1, 8, 8)
+    fig = plots.image_grid(x, labels=[0, 1, 2, 3, 4, 5, 6], predictions=[0, 1, 2, 9, 4, 5, 6], ncols=4,
+                           title="Misclassified")
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 8 and len(shown) == 7
+    assert [ax.get_title() for ax in shown][3] == "3 / 9"
+    colours = [matplotlib.colors.to_hex(ax.title.get_color()) for ax in shown]
+    assert colours.count("#ff0000") == 1 and colours[3] == "#ff0000"
+    assert fig._suptitle.get_text() == "Misclassified (true / predicted)"
+
+
+def test_image_grid_shows_class_names_and_colour_images():
+    fig = plots.image_grid(torch.rand(2, 3, 4, 4), labels=torch.tensor([1, 0]), classes=["cat", "dog"])
+    assert [ax.get_title() for ax in fig.axes] == ["dog", "cat"]
+    assert fig.axes[0].images[0].get_array().shape == (4, 4, 3)
+
+
+def test_image_grid_refuses_images_without_a_channel_axis():
+    with pytest.raises(dc.ConfigError, match=r"\[N, C, H, W\]"):
+        plots.image_grid(torch.rand(5, 28, 28))
+
+
+def test_regression_surface_draws_prediction_beside_the_truth():
+    data = dc.data.regression_data(50, grid=12)
+    model = dc.models.mlp(2, (8,), 1)
+    fig = plots.regression_surface(model, data.test.x)
+    assert [ax.get_title() for ax in fig.axes] == ["Predicted f(x1, x2)",
+                                                   "True f(x1, x2) = x1 exp(-x1² - x2²)"]
+    assert [ax.name for ax in fig.axes] == ["3d", "3d"]
+    assert fig.axes[1].get_zlim()[1] == pytest.approx(data.test.y.max().item(), abs=0.05)
+
+
+def test_surface_refuses_points_that_are_not_a_square_grid():
+    with pytest.raises(dc.ConfigError, match="square grid"):
+        plots.surface(torch.rand(10, 2), {"z": torch.rand(10)})
