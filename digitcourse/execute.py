@@ -104,6 +104,8 @@ def _failing_cell(executed: Path) -> str:
 
 def _why(error: BaseException, timeout: int) -> str:
     """The failure in one line."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
     if isinstance(error, CellTimeoutError):
         return f"the cell ran longer than its limit of {timeout} s"
     if isinstance(error, DeadKernelError):

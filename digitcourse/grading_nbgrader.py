@@ -174,7 +174,8 @@ def validate(notebook: Path, config: Config) -> dict[str, list[dict[str, str]]]:
     """nbgrader's validate of `notebook` run with GuardedExecute: the cells that fail (``failed``) or
     were changed (``changed``, ``type_changed``), each with its ``source`` (and ``raw_error``)."""
     validator = Validator(config=config)
-    validator.preprocessors = [GuardedExecute if step is Execute else step for step in validator.preprocessors]
+    validator.preprocessors = [GuardedExecute if step is Execute else step
+                               for step in validator.preprocessors]
     return validator.validate(str(notebook))
 
 

@@ -4,15 +4,16 @@
 
 TASK.json names the student, the assignment, the submitted file, the assignment's template (the
 course folder where ``generate_assignment`` ran: its gradebook and released notebook), a new course
-folder to grade in, and the time limits. The worker copies the template's gradebook, autogrades the
-submission with nbgrader and writes ``result.json`` beside TASK.json:
+folder to grade in, and the time limits. The worker copies the template's gradebook, puts back the
+read-only and graded cells the student deleted, autogrades the submission with nbgrader (which
+restores the instructor's version of those cells) and writes ``result.json`` beside TASK.json:
 
     {"status": "graded" | "ungradeable", "scores": {cell: points or null}, "notes": [...],
      "feedback": path of the feedback HTML or null}
 
 Each worker has its own gradebook, so parallel workers never share a SQLite file. The notes say
-what the student changed in cells they may not change (nbgrader grades with the instructor's
-version of those cells) and which cells hit a time limit or did not run.
+what the student changed in cells they may not change and which cells hit a time limit or did not
+run.
 """
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def run_notes(autograded: NotebookNode, cell_timeout: int) -> list[str]:
         errors = {output.ename: output.evalue for output in cell.get("outputs", [])
                   if output.output_type == "error"}
         if "CellTimeoutError" in errors:
-            notes.append(f"cell {number} ran out of time (at most {cell_timeout} s a cell) and was interrupted")
+            notes.append(f"cell {number} ran out of time (at most {cell_timeout} s a cell) "
+                         "and was interrupted")
         if NOT_RUN in errors:
             notes.append(f"{errors[NOT_RUN]}: no later cell ran")
             break

@@ -106,6 +106,24 @@ def test_student_edition_shows_no_solution_and_no_hidden_test(site, student_site
             assert not lines & secrets, f"{page.relative_to(student_site)} shows {sorted(lines & secrets)[0]!r}"
 
 
+@pytest.mark.slow
+def test_a_failing_notebook_stops_the_build_naming_it_and_its_cell(tmp_path, monkeypatch):
+    source = tmp_path / "notebooks" / "hw0_broken.ipynb"
+    source.parent.mkdir()
+    cells = [nbformat.v4.new_code_cell('profile = "full"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("assert 1 + 1 == 3, 'arithmetic is broken'")]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernel}), source)
+    monkeypatch.setattr(publish, "NOTEBOOKS", source.parent)
+    monkeypatch.setattr(publish, "EXECUTED", tmp_path / "executed")
+    monkeypatch.setattr(publish, "render", lambda book: pytest.fail("the book was built after a failure"))
+
+    with pytest.raises(DigitcourseError, match=r"hw0_broken.ipynb failed in In \[\d+\] \(`assert 1 \+ 1 == 3"):
+        publish.build("tiny")
+    kept = nbformat.read(tmp_path / "executed" / "hw0_broken.ipynb", as_version=4)
+    assert kept.cells[-1].outputs[-1].evalue == "arithmetic is broken"
+
+
 def test_recorded_results_read_back_from_the_executed_notebook(tmp_path, monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda data, metadata, raw: shown.append((data, metadata)))
