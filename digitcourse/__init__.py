@@ -7,14 +7,33 @@ The names a notebook uses:
     dc.evaluate(model, split)          -> loss, accuracy, per-class metrics
     dc.run_trials(make_model, data, seeds, **config) -> Trials (one row per seed, summary with sem)
     dc.plots.*, dc.search.*            -> figures and hyper-parameter searches
-"""
-from . import data, models, params, plots, search
-from .errors import ConfigError, DataError, DigitcourseError, show_briefly
-from .training import History, evaluate, fit
-from .trials import Trials, run_trials
+    dc.params.setup(...)               -> a notebook's checked parameters and profile sizes
 
-__all__ = ["data", "models", "fit", "evaluate", "History", "run_trials", "Trials",
-           "DigitcourseError", "DataError", "ConfigError"]
+Modules load on first use (PEP 562), so the command line and the grader start without torch.
+"""
+from importlib import import_module
+
+from .errors import ConfigError, DataError, DigitcourseError, show_briefly
+
+_HOMES = {"data": ".data", "models": ".models", "params": ".params", "plots": ".plots",
+          "search": ".search", "fit": ".training", "evaluate": ".training", "History": ".training",
+          "run_trials": ".trials", "Trials": ".trials"}
+
+__all__ = [*_HOMES, "DigitcourseError", "DataError", "ConfigError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'digitcourse' has no attribute {name!r}")
+    module = import_module(_HOMES[name], __name__)
+    value = module if _HOMES[name].lstrip(".") == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 show_briefly()
