@@ -59,7 +59,8 @@ def describe_device(device: torch.device) -> str:
     """'cuda (NVIDIA H100)' or 'cpu (2 threads)'."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
 
 
 def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = None,

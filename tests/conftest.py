@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
 from filelock import FileLock
 
 from digitcourse.errors import DigitcourseError
@@ -23,6 +24,13 @@ from digitcourse.publish import EXECUTED
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 MARKER = EXECUTED / ".pytest-run.json"  # which run executed the copies, and what failed
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: with torch's default of one thread per core each, the
+    # threads of both (and of the notebook kernels they start) spin against each other and training
+    # runs 5-20 times slower. One thread per worker, inherited by the kernels through the environment.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 class ExecutedNotebooks:

@@ -130,8 +130,13 @@ def test_known_names_given_to_papermill_pass(monkeypatch):
     assert setup(seed=3, profile="quick", knobs=dict(lr=0.5)).lr == 0.5
 
 
-def test_run_info_reports_profile_seed_device_and_minutes():
+def test_run_info_reports_profile_seed_device_and_minutes(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     info = setup(seed=4, profile="tiny").run_info()
-    assert (info["profile"], info["seed"], info["torch"]) == ("tiny", 4, torch.__version__)
-    assert info["device"] == f"cpu ({torch.get_num_threads()} threads)"
+    assert (info["profile"], info["seed"], info["device"], info["torch"]) == ("tiny", 4, "cpu (2 threads)", torch.__version__)
     assert 0 <= info["minutes"] < 1
+
+
+def test_a_single_thread_is_named_in_the_singular(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert params.describe_device(torch.device("cpu")) == "cpu (1 thread)"

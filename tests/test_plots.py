@@ -129,7 +129,7 @@ def test_image_grid_titles_each_image_and_marks_mistakes_red():
     assert [ax.get_title() for ax in shown][3] == "3 / 9"
     colours = [matplotlib.colors.to_hex(ax.title.get_color()) for ax in shown]
     assert colours.count("#ff0000") == 1 and colours[3] == "#ff0000"
-    assert fig._suptitle.get_text() == "Misclassified (true / predicted)"
+    assert fig.get_suptitle() == "Misclassified (true / predicted)"
 
 
 def test_image_grid_shows_class_names_and_colour_images():
