@@ -149,7 +149,8 @@ def main() -> None:
           f"{os.cpu_count()} cores at the start.\n")
     if load > 0.5 * os.cpu_count():
         print("Warning: other processes are using the CPU; torch's threads then wait for one another "
-              "and the timings may be several times too slow. Run on an idle machine.\n")
+              "and the timings may be many times too slow. Run on an idle machine, or with "
+              "OMP_WAIT_POLICY=PASSIVE to keep the slowdown in proportion.\n")
 
     small = dc.data.DigitData(data.name, data.train.take(torch.arange(2000)), data.val, data.test,
                               data.classes)

@@ -39,20 +39,22 @@ INJECTED_MARK = "# Parameters"  # how papermill's injected-parameters cell start
 
 class Params(SimpleNamespace):
     """The checked parameters of one run: seed, profile, device (a torch.device), data_root, the
-    notebook's knobs and the profile's sizes as attributes; `started` is the wall-clock start."""
+    notebook's knobs and the profile's sizes as attributes; `started` and `cpu_started` are the
+    wall-clock and CPU-time clocks at the start."""
 
     def __repr__(self) -> str:
         shown = {name: str(value) if isinstance(value, torch.device) else value
-                 for name, value in vars(self).items() if name != "started"}
+                 for name, value in vars(self).items() if name not in ("started", "cpu_started")}
         return f"Params({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
-    def elapsed_minutes(self) -> float:
-        return (time.time() - self.started) / 60
-
     def run_info(self) -> dict[str, Any]:
-        """What a closing note reports: profile, seed, device, minutes so far, torch version."""
+        """What a closing note reports: profile, seed, device, minutes so far (wall clock, and CPU
+        time of this process over all its threads, which other programs on the machine do not
+        inflate), torch version."""
         return {"profile": self.profile, "seed": self.seed, "device": describe_device(self.device),
-                "minutes": round(self.elapsed_minutes(), 2), "torch": torch.__version__}
+                "minutes": round((time.time() - self.started) / 60, 2),
+                "cpu_minutes": round((time.process_time() - self.cpu_started) / 60, 2),
+                "torch": torch.__version__}
 
 
 def describe_device(device: torch.device) -> str:
@@ -93,7 +95,7 @@ def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = Non
     np.random.seed(seed)
     torch.manual_seed(seed)
     return Params(seed=seed, profile=profile, device=device, data_root=data_root, **knobs,
-                  **chosen_sizes, started=time.time())
+                  **chosen_sizes, started=time.time(), cpu_started=time.process_time())
 
 
 def _check_folder(data_root: Any) -> Path:

@@ -36,7 +36,7 @@ def in_papermill(monkeypatch, injected: str) -> None:
 def test_setup_returns_the_parameters_knobs_and_the_profiles_sizes():
     P = setup(seed=3, profile="quick", knobs=dict(lr=0.1))
     assert (P.seed, P.profile, P.device, P.lr, P.epochs, P.seeds) == (3, "quick", torch.device("cpu"), 0.1, 3, 3)
-    assert "started" not in repr(P) and "profile='quick'" in repr(P)
+    assert "started" not in repr(P) and "profile='quick'" in repr(P) and "device='cpu'" in repr(P)
 
 
 def test_setup_seeds_random_numpy_and_torch():
@@ -134,7 +134,7 @@ def test_run_info_reports_profile_seed_device_and_minutes(monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     info = setup(seed=4, profile="tiny").run_info()
     assert (info["profile"], info["seed"], info["device"], info["torch"]) == ("tiny", 4, "cpu (2 threads)", torch.__version__)
-    assert 0 <= info["minutes"] < 1
+    assert 0 <= info["minutes"] < 1 and 0 <= info["cpu_minutes"] < 1
 
 
 def test_a_single_thread_is_named_in_the_singular(monkeypatch):
