@@ -1,6 +1,7 @@
 """digitcourse: the helper library of a deep-learning course on handwritten digits.
 
-The names a notebook uses:
+The names a notebook uses::
+
     dc.data.load(name, ...)            -> DigitData with .train / .val / .test tensors
     dc.models.mlp / cnn / ...          -> plain torch.nn modules
     dc.fit(model, data, **config)      -> History (one row per epoch)

@@ -43,6 +43,9 @@ GRACE = 120  # seconds a worker may take beyond the notebook's limit: start, nbg
 # nbgrader's delimiters: what lies between them is removed from the student version
 _REGIONS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
 _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # in the tracebacks nbgrader reports
+# Students open release/'s folders from this branch of the course repository (see the instructors' page).
+STUDENT_BRANCH = "student"
+_COLAB_SOURCE = re.compile(r"(colab\.research\.google\.com/github/[\w.-]+/[\w.-]+)/blob/[\w.-]+/notebooks/([\w.-]+)\.ipynb")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ def release(notebooks: Sequence[str | os.PathLike] = (), *, out: str | os.PathLi
     """Write the student version of each notebook (default: every notebook in `source`).
 
     Solutions and hidden tests are removed and read-only cells locked (nbgrader's
-    generate_assignment); each goes to ``out/<name>/<name>.ipynb``. Before writing, every released
+    generate_assignment); each goes to ``out/<name>/<name>.ipynb``, its "Open in Colab" links pointed
+    at that copy on the STUDENT_BRANCH (`student_colab_links`). Before writing, every released
     notebook is checked for the solution markers and for any solution line of its source:
     DigitcourseError if one is left. Returns the released notebooks.
     """
@@ -69,7 +73,10 @@ def release(notebooks: Sequence[str | os.PathLike] = (), *, out: str | os.PathLi
     written = []
     with tempfile.TemporaryDirectory(prefix="digitcourse-release-") as work:
         for path in sources:
-            released = generate_assignment(path, Path(work) / path.stem)
+            student_source = Path(work) / "sources" / path.name
+            student_source.parent.mkdir(exist_ok=True)
+            student_source.write_text(student_colab_links(path.read_text()))
+            released = generate_assignment(student_source, Path(work) / path.stem)
             leaks = leaked_solution_lines(nbformat.read(path, as_version=4),
                                           nbformat.read(released, as_version=4))
             if leaks:
@@ -80,6 +87,12 @@ def release(notebooks: Sequence[str | os.PathLike] = (), *, out: str | os.PathLi
             shutil.copyfile(released, target)
             written.append(target)
     return written
+
+
+def student_colab_links(text: str) -> str:
+    """`text` with every Colab link to the instructor's ``notebooks/<name>.ipynb`` pointed at the student
+    version, ``<name>/<name>.ipynb`` on the STUDENT_BRANCH (where the instructor publishes release/)."""
+    return _COLAB_SOURCE.sub(rf"\1/blob/{STUDENT_BRANCH}/\2/\2.ipynb", text)
 
 
 def leaked_solution_lines(source: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:

@@ -1,6 +1,6 @@
 """Notebook parameters: one call checks them, seeds every generator and picks the profile's sizes.
 
-The cell after a notebook's `parameters` cell reads:
+The cell after a notebook's `parameters` cell reads::
 
     P = dc.params.setup(seed=seed, profile=profile, device=device, data_root=data_root,
                         knobs=dict(lr=lr),

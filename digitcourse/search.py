@@ -1,4 +1,4 @@
-"""Grid and random search over hyper-parameters, run by optuna.
+"""Grid and random search over hyper-parameters, run by optuna::
 
     space = {"lr": dict(low=1e-4, high=1e-1, log=True), "hidden": [64, 128, 256]}
     def objective(params):

@@ -17,7 +17,7 @@ import yaml
 
 from digitcourse import publish
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.grading import leaked_solution_lines
+from digitcourse.grading import STUDENT_BRANCH, leaked_solution_lines
 
 pytestmark = pytest.mark.xdist_group("book")  # one xdist worker builds the book, once
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")  # nbgrader's
@@ -100,7 +100,10 @@ def test_student_edition_shows_no_solution_and_no_hidden_test(site, student_site
         assignment = student_site / "executed" / f"{source.stem}.html"
         assert leaked_solution_lines(notebook, as_notebook(page_text(assignment))) == []
         assert "raise NotImplementedError()" in page_text(assignment)
-        assert "Launch on Colab" not in assignment.read_text()  # the repository's notebooks hold solutions
+        colab = f"https://colab.research.google.com/github/{repository_url().removeprefix('https://github.com/')}"
+        released = f"{colab}/blob/{STUDENT_BRANCH}/{source.stem}/{source.name}"
+        assert f'href="{released}"' in assignment.read_text(), "Colab must open the student copy"
+        assert f"notebooks/{source.name}" not in assignment.read_text()  # the source holds the solutions
         for page in pages:  # other pages may name the markers (the instructors' page explains them)
             lines = {line.strip() for line in page_text(page).splitlines()}
             assert not lines & secrets, f"{page.relative_to(student_site)} shows {sorted(lines & secrets)[0]!r}"

@@ -25,7 +25,8 @@ from nbgrader.api import Gradebook
 
 from digitcourse import cli
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.grading import find_submissions, leaked_solution_lines, release, validate
+from digitcourse.grading import (STUDENT_BRANCH, find_submissions, leaked_solution_lines, release,
+                                 student_colab_links, validate)
 from digitcourse.grading_sandbox import network_isolation, run_limited
 
 pytestmark = pytest.mark.xdist_group("grading")  # one xdist worker runs the shared grade runs
@@ -329,6 +330,25 @@ def test_no_released_file_holds_a_solution_or_hidden_test(path, request):
     released_lines = {line.strip() for cell in read(released).cells for line in cell.source.splitlines()}
     assert secret - public  # the source has solution lines to look for
     assert not (secret - public) & released_lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_released_colab_badge_opens_the_student_copy_not_the_source(path, request):
+    released = run_for(path.stem, request)["release"] / path.stem / path.name
+    title = read(released).cells[0].source
+    assert f"/blob/{STUDENT_BRANCH}/{path.stem}/{path.name})" in title, title
+    assert f"notebooks/{path.name}" not in released.read_text()
+    assert f"notebooks/{path.name}" in read(path).cells[0].source  # the instructor's badge is unchanged
+
+
+def test_student_colab_links_rewrites_only_links_to_course_notebooks():
+    source = "https://colab.research.google.com/github/org/course/blob/main/notebooks/hw1.ipynb"
+    assert student_colab_links(f"[badge]({source}) and notebooks/hw1.ipynb") == (
+        f"[badge](https://colab.research.google.com/github/org/course/blob/{STUDENT_BRANCH}/hw1/hw1.ipynb)"
+        " and notebooks/hw1.ipynb")
+    other = "https://colab.research.google.com/github/org/course/blob/main/extra/demo.ipynb"
+    assert student_colab_links(other) == other
 
 
 def test_release_stops_with_nbgraders_reason_when_nbgrader_refuses_a_notebook(tmp_path):

@@ -8,8 +8,8 @@
 - The `api-reference` directive (in an .rst page) documents every public module of `digitcourse` from its
   docstrings.
 - The Colab button of a notebook page opens the notebook's source, notebooks/<name>.ipynb, because the
-  executed copy the page shows is not in the repository. The student edition has no Colab button: the
-  repository's notebooks hold the solutions.
+  executed copy the page shows is not in the repository. In the student edition it opens the released
+  copy on the student branch (`digitcourse.grading.student_colab_links`): the sources hold the solutions.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import digitcourse  # noqa: E402
 from digitcourse import publish  # noqa: E402
+from digitcourse.grading import student_colab_links  # noqa: E402
 
 EDITIONS = ("instructor", "student")
 
@@ -90,21 +91,20 @@ def add_repository_link(app: Sphinx, config: Config) -> None:
 
 
 def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
-    """Rewrite the launch buttons of executed/<name> pages to open notebooks/<name>.ipynb (none for students)."""
+    """Rewrite the launch buttons of executed/<name> pages to open notebooks/<name>.ipynb, or in the
+    student edition the released copy on the student branch."""
     folder, _, name = pagename.partition("/")
     if folder != publish.EXECUTED.name:
         return
     book = app.config.html_theme_options.get("path_to_docs", "").strip("/")
     executed = f"{book}/{pagename}.ipynb".lstrip("/")
     source = f"{publish.NOTEBOOKS.name}/{name}.ipynb"
-    groups = context.get("header_buttons", [])
-    for group in [group for group in groups if group.get("label") == "launch-buttons"]:
-        if app.config.course_edition == "student":
-            groups.remove(group)
-            continue
-        for button in group["buttons"]:
+    for group in context.get("header_buttons", []):
+        for button in group.get("buttons", []) if group.get("label") == "launch-buttons" else []:
             if "url" in button:
                 button["url"] = button["url"].replace(executed, source)
+                if app.config.course_edition == "student":
+                    button["url"] = student_colab_links(button["url"])
 
 
 def setup(app: Sphinx) -> dict:
