@@ -1,5 +1,7 @@
 """The ``digitcourse`` command: the instructor's workflow from the shell.
 
+::
+
     digitcourse release [NOTEBOOK...]          student versions into release/
     digitcourse grade SUBMISSIONS_DIR          autograde every submission: grading/grades.csv + feedback
     digitcourse validate NOTEBOOK              what a student runs before submitting

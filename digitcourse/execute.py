@@ -1,5 +1,7 @@
 """Run the course's notebooks with papermill.
 
+::
+
     execute_notebook("notebooks/hw3_regularization.ipynb", "book/executed/hw3_regularization.ipynb",
                      profile="quick", parameters={"seed": 3})
 

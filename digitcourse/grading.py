@@ -1,5 +1,7 @@
 """The instructor's workflow on top of nbgrader: release student versions, grade submissions, validate.
 
+::
+
     release(["notebooks/hw3_regularization.ipynb"])  # -> release/hw3_regularization/hw3_regularization.ipynb
     grade("submissions", jobs=2)                     # -> grading/grades.csv and grading/feedback/
     validate("hw3_regularization.ipynb")             # what a student runs before submitting

@@ -1,12 +1,14 @@
 """Grade one submission in a course folder of its own: the child process of ``digitcourse grade``.
 
+::
+
     python -m digitcourse.grading_worker TASK.json
 
 TASK.json names the student, the assignment, the submitted file, the assignment's template (the
 course folder where ``generate_assignment`` ran: its gradebook and released notebook), a new course
 folder to grade in, and the time limits. The worker copies the template's gradebook, puts back the
 read-only and graded cells the student deleted, autogrades the submission with nbgrader (which
-restores the instructor's version of those cells) and writes ``result.json`` beside TASK.json:
+restores the instructor's version of those cells) and writes ``result.json`` beside TASK.json::
 
     {"status": "graded" | "ungradeable", "scores": {cell: points or null}, "notes": [...],
      "feedback": path of the feedback HTML or null}

@@ -1,6 +1,6 @@
 """The course book: executed notebooks rendered by jupyter-book, and the numbers its results page shows.
 
-`build(profile, student)` is what `make book` runs:
+`build(profile, student)` is what `make book` runs::
 
     notebooks/<name>.ipynb --papermill, profile--> book/executed/<name>.ipynb --jupyter-book--> book/_build/html
 
@@ -38,6 +38,7 @@ EXECUTED = BOOK / "executed"
 STUDENT_BOOK = BOOK / "_build" / "student"
 RESULTS_KEY = "digitcourse_results"
 COLUMNS = ["ours", "reference"]
+NOT_GIVEN = "—"  # how a table shows a number the reference report does not give
 
 
 def record_results(table: pd.DataFrame) -> None:
@@ -45,7 +46,7 @@ def record_results(table: pd.DataFrame) -> None:
 
     `table` has one row per headline number, indexed by what was measured ("test accuracy, dropout
     0.2"), and exactly the columns "ours" (this run's number) and "reference" (the reference report's
-    number, None or NaN where it has none); values are numbers or short strings ("0.981 ± 0.002").
+    number, None or NaN where it has none, shown as NOT_GIVEN); values are numbers or short strings ("0.981 ± 0.002").
 
     The table is displayed as HTML; the output's metadata carries it as JSON (under `RESULTS_KEY`),
     which the executed notebook keeps.
@@ -58,8 +59,8 @@ def record_results(table: pd.DataFrame) -> None:
     split = json.loads(table.to_json(orient="split"))  # numpy numbers -> JSON numbers, NaN -> null
     rows = [{"headline": str(name), "ours": ours, "reference": reference}
             for name, (ours, reference) in zip(split["index"], split["data"])]
-    display({"text/html": table.to_html(), "text/plain": table.to_string()}, metadata={RESULTS_KEY: rows},
-            raw=True)
+    shown = {"text/html": table.to_html(na_rep=NOT_GIVEN), "text/plain": table.to_string(na_rep=NOT_GIVEN)}
+    display(shown, metadata={RESULTS_KEY: rows}, raw=True)
 
 
 def read_results(notebook: Path) -> pd.DataFrame:

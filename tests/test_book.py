@@ -89,6 +89,17 @@ def test_colab_button_opens_the_source_notebook(site):
 
 
 @pytest.mark.slow
+def test_api_reference_documents_every_module_and_shows_examples_as_code(site):
+    html = (site / "api.html").read_text()
+    for module in ("digitcourse.data", "digitcourse.models", "digitcourse.training", "digitcourse.trials",
+                   "digitcourse.plots", "digitcourse.search", "digitcourse.grading", "digitcourse.cli"):
+        assert f'id="module-{module}"' in html, f"{module} is missing from the API reference"
+    assert 'id="digitcourse.training.fit"' in html, "fit is missing from the API reference"
+    # An indented example after a paragraph not ending in "::" renders as a quotation, not as code.
+    assert "<blockquote>" not in html, "a docstring example lacks its '::'"
+
+
+@pytest.mark.slow
 def test_student_edition_shows_no_solution_and_no_hidden_test(site, student_site):
     pages = sorted(student_site.rglob("*.html"))
     for source in publish.notebooks():
@@ -143,7 +154,8 @@ def test_recorded_results_read_back_from_the_executed_notebook(tmp_path, monkeyp
     assert read.headline.tolist() == ["test accuracy", "train accuracy"]
     assert read.ours.tolist() == [0.9712, 0.5]
     assert read.reference[0] == 0.97 and pd.isna(read.reference[1])
-    assert "<table" in data["text/html"]
+    assert "<table" in data["text/html"] and "NaN" not in data["text/html"]
+    assert data["text/plain"].splitlines()[-1].split() == ["train", "accuracy", "0.5000", publish.NOT_GIVEN]
 
 
 def test_record_results_needs_the_columns_ours_and_reference():

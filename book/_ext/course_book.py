@@ -39,7 +39,7 @@ EDITIONS = ("instructor", "student")
 def _number(value: object) -> str:
     """A recorded number as the results table shows it: 4 significant digits, an em dash where none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+        return publish.NOT_GIVEN
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

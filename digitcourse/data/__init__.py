@@ -1,5 +1,7 @@
 """Data sets as tensors: ``load(name)`` gives a DigitData with train / val / test splits.
 
+::
+
     data = dc.data.load("mnist", seed=0, subset=5000)
     data.train.x    # [4500, 1, 28, 28] float32 in [0, 1]
     data.train.y    # [4500] int64
