@@ -33,6 +33,24 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    """Under `--dist loadgroup`, stop unless xdist really keeps each `xdist_group` together.
+
+    The book and grading tests build shared outputs in module fixtures; split over two workers, they
+    build them twice, at the same time, in the same folders. xdist tells a grouped test by the
+    "@group" it adds to its id, which pytest 9.2 ignores (pytest-xdist 3.8): constraints.txt pins a
+    pair that works.
+    """
+    if node.config.getoption("dist") != "loadgroup" or any("@" in id for id in ids):
+        return
+    modules = {id.partition("::")[0] for id in ids}
+    if any("xdist_group" in (node.config.rootpath / module).read_text() for module in modules):
+        pytest.exit("pytest-xdist grouped no test, so --dist loadgroup would split the book and grading "
+                    "tests over the workers: install the pytest and pytest-xdist of constraints.txt "
+                    "(make install).", returncode=4)
+
+
 class ExecutedNotebooks:
     """The executed copies by notebook name; asking for one that failed fails the test with its error."""
 
