@@ -13,6 +13,8 @@ from typing import Any
 
 from .errors import ConfigError
 
+DATA_VARIABLE = "DIGITCOURSE_DATA"  # the environment variable that names the data folder
+
 
 def nearest(name: str, choices: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' hint for a misspelt `name`, or '' when nothing is close."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import nbformat
 
-from .config import check_choice, check_number
+from .config import DATA_VARIABLE, check_choice, check_number
 from .errors import ConfigError, DigitcourseError
 from .params import PROFILES, unknown_parameter
 
@@ -128,10 +128,13 @@ def execute_all(profile: str, out_dir: str | os.PathLike, **options: Any) -> lis
 
 @contextmanager
 def _kernel_environment() -> Iterator[None]:
-    """Let the kernel import this digitcourse (the repository's) even when it is not installed, and
-    keep its figures in the notebook even where MPLBACKEND is set (CI sets Agg, which ipykernel obeys)."""
+    """Let the kernel import this digitcourse (the repository's) even when it is not installed, keep
+    its figures in the notebook even where MPLBACKEND is set (CI sets Agg, which ipykernel obeys), and
+    give it DIGITCOURSE_DATA as an absolute path (the kernel runs in the notebook's folder, not ours)."""
     values = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
               "MPLBACKEND": INLINE_FIGURES}
+    if os.environ.get(DATA_VARIABLE):
+        values[DATA_VARIABLE] = str(Path(os.environ[DATA_VARIABLE]).expanduser().resolve())
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

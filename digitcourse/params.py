@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import check_choice, check_number, nearest
+from .config import DATA_VARIABLE, check_choice, check_number, nearest
 from .data.splits import check_device
 from .errors import ConfigError
 
@@ -88,7 +88,7 @@ def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = Non
         profile = chosen
     device = check_device(device)
     if data_root is not None:
-        os.environ["DIGITCOURSE_DATA"] = str(_check_folder(data_root))
+        os.environ[DATA_VARIABLE] = str(_check_folder(data_root))
     chosen_sizes = _check_sizes(sizes, [*COMMON, *knobs])[profile]
 
     random.seed(seed)

@@ -258,6 +258,17 @@ def test_execute_writes_the_executed_copy_with_its_profile_and_leaves_nothing_el
     assert sorted(p.name for p in output.parent.iterdir()) == ["ok.ipynb"]
 
 
+def test_execute_gives_the_kernel_a_relative_data_folder_as_an_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIGITCOURSE_DATA", "data")  # relative to here, not to the notebook's folder
+    (tmp_path / "notebooks").mkdir()
+    source = small_notebook(tmp_path / "notebooks" / "env.ipynb", "import os; print(os.environ['DIGITCOURSE_DATA'])")
+    output = execute_notebook(source, tmp_path / "out" / "env.ipynb", profile="tiny")
+    assert read(output).cells[-1].outputs[0].text == f"{(tmp_path / 'data').resolve()}\n"
+    assert os.environ["DIGITCOURSE_DATA"] == "data"  # this process keeps its own setting
+
+
 @pytest.mark.slow
 def test_execute_names_the_failing_cell_and_keeps_the_failed_copy(tmp_path):
     source = small_notebook(tmp_path / "broken.ipynb", "x = 1", "y = x / 0")

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 from urllib.parse import urlsplit
 
+from ..config import DATA_VARIABLE
 from ..errors import DataError
 
 TIMEOUT_S = 20
@@ -40,7 +41,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     """`root`, else $DIGITCOURSE_DATA, else ~/.cache/digitcourse (honouring $XDG_CACHE_HOME)."""
     if root is None:
         cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = os.environ.get("DIGITCOURSE_DATA") or Path(cache) / "digitcourse"
+        root = os.environ.get(DATA_VARIABLE) or Path(cache) / "digitcourse"
     return Path(root).expanduser()
 
 
