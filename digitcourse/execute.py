@@ -23,6 +23,7 @@ from typing import Any
 import nbformat
 
 from .config import DATA_VARIABLE, check_choice, check_number
+from .data.download import data_root
 from .errors import ConfigError, DigitcourseError
 from .params import PROFILES, unknown_parameter
 
@@ -134,7 +135,7 @@ def _kernel_environment() -> Iterator[None]:
     values = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
               "MPLBACKEND": INLINE_FIGURES}
     if os.environ.get(DATA_VARIABLE):
-        values[DATA_VARIABLE] = str(Path(os.environ[DATA_VARIABLE]).expanduser().resolve())
+        values[DATA_VARIABLE] = str(data_root().resolve())
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

@@ -99,8 +99,9 @@ def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, contex
     book = app.config.html_theme_options.get("path_to_docs", "").strip("/")
     executed = f"{book}/{pagename}.ipynb".lstrip("/")
     source = f"{publish.NOTEBOOKS.name}/{name}.ipynb"
-    for group in context.get("header_buttons", []):
-        for button in group.get("buttons", []) if group.get("label") == "launch-buttons" else []:
+    launchers = [group for group in context.get("header_buttons", []) if group.get("label") == "launch-buttons"]
+    for group in launchers:
+        for button in group["buttons"]:
             if "url" in button:
                 button["url"] = button["url"].replace(executed, source)
                 if app.config.course_edition == "student":
