@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # this repository's digitcourse, installed or not
 
 from digitcourse.grading_nbgrader import course_config, link_assignments  # noqa: E402
-from digitcourse.params import PROFILE_VARIABLE  # noqa: E402
+from digitcourse.course import PROFILE_VARIABLE  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.merge(course_config(ROOT))

@@ -7,8 +7,10 @@ The names a notebook uses::
     dc.fit(model, data, **config)      -> History (one row per epoch)
     dc.evaluate(model, split)          -> loss, accuracy, per-class metrics
     dc.run_trials(make_model, data, seeds, **config) -> Trials (one row per seed, summary with sem)
-    dc.plots.*, dc.search.*            -> figures and hyper-parameter searches
+    dc.plots.*                         -> figures (learning curves, comparisons, search scores, ...)
+    dc.search.run(objective, space)    -> SearchResult (one row per setting tried, best first)
     dc.params.setup(...)               -> a notebook's checked parameters and profile sizes
+    dc.record_results(table)           -> the headline numbers beside the report's, for the book
 
 Modules load on first use (PEP 562), so the command line and the grader start without torch.
 """
@@ -18,7 +20,7 @@ from .errors import ConfigError, DataError, DigitcourseError, show_briefly
 
 _HOMES = {"data": ".data", "models": ".models", "params": ".params", "plots": ".plots",
           "search": ".search", "fit": ".training", "evaluate": ".training", "History": ".training",
-          "run_trials": ".trials", "Trials": ".trials"}
+          "run_trials": ".trials", "Trials": ".trials", "record_results": ".results"}
 
 __all__ = [*_HOMES, "DigitcourseError", "DataError", "ConfigError"]
 __version__ = "0.1.0"

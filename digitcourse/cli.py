@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from .errors import ConfigError, DigitcourseError
-from .params import PROFILES
+from .course import PROFILES
 
 DESCRIPTION = """\
 The instructor's workflow for the course's graded notebooks (each notebook in notebooks/ is one
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
 
         return 0 if validate(args.notebook, profile=args.profile) else 1
     elif args.command == "book":
-        from .publish import build
+        from .book import build
 
         print(build(profile=args.profile, student=args.student))
     return 0

@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from .config import DATA_VARIABLE, check_choice, check_number
-from .data.download import data_root
+from .checks import check_choice, check_number, unknown_parameter
+from .course import DATA_VARIABLE, PROFILES, ROOT, data_root, environment, notebooks
 from .errors import ConfigError, DigitcourseError
-from .params import PROFILES, unknown_parameter
+from .files import atomic_path
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 CELL_TIMEOUT_S = {"full": 3600, "quick": 900, "tiny": 300}  # generous: 2 shared cores can be slow
 INLINE_FIGURES = "module://matplotlib_inline.backend_inline"  # ipykernel's default matplotlib backend
 
@@ -72,24 +68,15 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, pr
     for name in parameters:
         if name not in known:
             raise unknown_parameter(name, known)
-
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.stem}.{os.getpid()}.partial.ipynb")
     try:
-        with _kernel_environment():
+        with atomic_path(output, keep_on_error=True) as partial, environment(**_kernel_environment()):
             papermill.execute_notebook(
                 str(source), str(partial), parameters=parameters, kernel_name="python3",
                 cwd=str(source.parent), execution_timeout=timeout, progress_bar=log,
                 stdout_file=sys.stdout if log else None, stderr_file=sys.stderr if log else None)
     except (PapermillExecutionError, CellTimeoutError, DeadKernelError) as error:
-        if partial.exists():
-            os.replace(partial, output)
         raise DigitcourseError(f"{source.name} failed in {_failing_cell(output)}: {_why(error, timeout)} "
                                f"(profile {profile!r}; executed copy: {output})") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, output)
     return output
 
 
@@ -122,27 +109,17 @@ def execute_all(profile: str, out_dir: str | os.PathLike, **options: Any) -> lis
 
     Stops at the first failure (its DigitcourseError). Returns the executed notebooks' paths.
     """
-    sources = sorted(NOTEBOOKS.glob("*.ipynb"))
     return [execute_notebook(source, Path(out_dir) / source.name, profile=profile, **options)
-            for source in sources]
+            for source in notebooks()]
 
 
-@contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """Let the kernel import this digitcourse (the repository's) even when it is not installed, keep
-    its figures in the notebook even where MPLBACKEND is set (CI sets Agg, which ipykernel obeys), and
-    give it DIGITCOURSE_DATA as an absolute path (the kernel runs in the notebook's folder, not ours)."""
+def _kernel_environment() -> dict[str, str]:
+    """What the kernel needs beyond our environment: to import this digitcourse (the repository's)
+    even when it is not installed, to keep its figures in the notebook even where MPLBACKEND is set
+    (CI sets Agg, which ipykernel obeys), and DIGITCOURSE_DATA as an absolute path (the kernel runs in
+    the notebook's folder, not ours)."""
     values = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
               "MPLBACKEND": INLINE_FIGURES}
     if os.environ.get(DATA_VARIABLE):
         values[DATA_VARIABLE] = str(data_root().resolve())
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
+    return values

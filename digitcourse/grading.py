@@ -33,23 +33,18 @@ from pathlib import Path
 
 import nbformat
 
-from .config import check_choice, check_number
+from .checks import check_choice, check_number
+from .course import PROFILE_VARIABLE, PROFILES, STUDENT_BRANCH, student_colab_links
 from .errors import ConfigError, DigitcourseError
 from .grading_nbgrader import GradedCell, course_config, generate_assignment, graded_cells
 from .grading_nbgrader import validate as run_validate
 from .grading_sandbox import run_limited
 from .grading_worker import RESULT
-from .params import PROFILE_VARIABLE, PROFILES
 
 GRACE = 120  # seconds a worker may take beyond the notebook's limit: start, nbgrader, feedback
 # nbgrader's delimiters: what lies between them is removed from the student version
 _REGIONS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
 _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # in the tracebacks nbgrader reports
-# Students open release/'s folders from this branch of the course repository (see the instructors' page).
-STUDENT_BRANCH = "student"
-_COLAB_SOURCE = re.compile(r"(colab\.research\.google\.com/github/[\w.-]+/[\w.-]+)/blob/[\w.-]+/notebooks/([\w.-]+)\.ipynb")
-
-
 @dataclass(frozen=True)
 class Submission:
     """One student's notebook for one assignment."""
@@ -89,12 +84,6 @@ def release(notebooks: Sequence[str | os.PathLike] = (), *, out: str | os.PathLi
             shutil.copyfile(released, target)
             written.append(target)
     return written
-
-
-def student_colab_links(text: str) -> str:
-    """`text` with every Colab link to the instructor's ``notebooks/<name>.ipynb`` pointed at the student
-    version, ``<name>/<name>.ipynb`` on the STUDENT_BRANCH (where the instructor publishes release/)."""
-    return _COLAB_SOURCE.sub(rf"\1/blob/{STUDENT_BRANCH}/\2/\2.ipynb", text)
 
 
 def leaked_solution_lines(source: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .config import check_choice, check_number
+from .checks import check_choice, check_number
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 NORMS = {None: None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}

@@ -3,11 +3,15 @@
 The cell after a notebook's `parameters` cell reads::
 
     P = dc.params.setup(seed=seed, profile=profile, device=device, data_root=data_root,
-                        knobs=dict(lr=lr),
+                        knobs=dict(lr=dc.params.real(lr, low=0, low_open=True),
+                                   hidden=dc.params.integer(hidden, low=1)),
                         sizes={"full":  dict(subset=None, epochs=20, seeds=10),
                                "quick": dict(subset=2000, epochs=3, seeds=3),
                                "tiny":  dict(subset=300, epochs=1, seeds=2)})
     P.epochs, P.seeds, P.device, P.lr
+
+A knob (a parameter of the notebook's own) is declared with what it accepts: `integer`, `real`,
+`choice`, `flag` or `file`; `setup` checks it with the other parameters.
 
 A profile only scales sizes: every profile names the same sizes, so the code path is the same.
 `full` is the real experiment, `quick` the CI run (minutes), `tiny` the grader's run (seconds).
@@ -20,6 +24,9 @@ import ast
 import os
 import random
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,12 +34,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import DATA_VARIABLE, check_choice, check_number, nearest
-from .data.splits import check_device
+from .checks import check_choice, check_device, check_number, unknown_parameter
+from .course import DATA_VARIABLE, PROFILE_VARIABLE, PROFILES
 from .errors import ConfigError
 
-PROFILES = ("full", "quick", "tiny")
-PROFILE_VARIABLE = "DIGITCOURSE_PROFILE"
 COMMON = ("seed", "profile", "device", "data_root")  # the parameters every notebook has
 INJECTED_MARK = "# Parameters"  # how papermill's injected-parameters cell starts
 
@@ -65,19 +70,74 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
 
 
+@dataclass(frozen=True)
+class Knob:
+    """A notebook's own parameter and what it accepts: `check(name, value)` returns the checked value
+    or raises a one-line ConfigError."""
+
+    value: Any
+    check: Callable[[str, Any], Any]
+
+
+def integer(value: Any, *, low: int | None = None, high: int | None = None) -> Knob:
+    """An integer knob within [low, high]."""
+    return Knob(value, partial(check_number, integer=True, low=low, high=high))
+
+
+def real(value: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+         high_open: bool = False) -> Knob:
+    """A number knob within [low, high] (an end left open when asked, e.g. a learning rate > 0)."""
+    return Knob(value, partial(check_number, low=low, high=high, low_open=low_open, high_open=high_open))
+
+
+def choice(value: Any, options: Sequence[str]) -> Knob:
+    """A knob that is one of `options`, e.g. a data set's name."""
+    return Knob(value, partial(check_choice, choices=options))
+
+
+def flag(value: Any) -> Knob:
+    """A True or False knob."""
+    return Knob(value, _check_flag)
+
+
+def file(value: Any) -> Knob:
+    """A knob naming a file that must exist, or None (the notebook then makes or finds its own)."""
+    return Knob(value, _check_file)
+
+
+def _check_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+    return value
+
+
+def _check_file(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not Path(value).expanduser().is_file():
+        raise ConfigError(f"{name}={value!r} is not a file; give the path of an existing file, or None.")
+    return str(Path(value).expanduser())
+
+
 def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = None,
-          sizes: dict[str, dict[str, Any]], knobs: dict[str, Any] | None = None) -> Params:
+          sizes: dict[str, dict[str, Any]], knobs: dict[str, Knob] | None = None) -> Params:
     """Check a notebook's parameters and prepare the run; stop with a one-line ConfigError if wrong.
 
     seed: an integer in [0, 2**32) that seeds `random`, numpy and torch. profile: one of PROFILES
     (DIGITCOURSE_PROFILE overrides it, and a line says so). device: "auto" (CUDA when available),
     "cpu" or "cuda". data_root: None or a folder holding the data sets, exported as DIGITCOURSE_DATA.
     sizes: profile -> {size name: value}, the same names for every profile.
-    knobs: the notebook's own parameters, name -> value (checked by the notebook itself).
+    knobs: the notebook's own parameters, name -> a Knob (`integer`, `real`, `choice`, `flag`, `file`).
     A name that papermill was given but the notebook does not have stops the run too.
     """
     knobs = dict(knobs or {})
     _check_injected_names([*COMMON, *knobs])
+    values = {}
+    for name, knob in knobs.items():
+        if not isinstance(knob, Knob):
+            raise ConfigError(f"knob {name!r} needs to say what it accepts: declare it as "
+                              f"dc.params.integer({name}, low=...), real, choice, flag or file.")
+        values[name] = knob.check(name, knob.value)
     check_number("seed", seed, integer=True, low=0, high=2**32, high_open=True)
     check_choice("profile", profile, PROFILES)
     chosen = os.environ.get(PROFILE_VARIABLE)
@@ -94,7 +154,7 @@ def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = Non
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    return Params(seed=seed, profile=profile, device=device, data_root=data_root, **knobs,
+    return Params(seed=seed, profile=profile, device=device, data_root=data_root, **values,
                   **chosen_sizes, started=time.time(), cpu_started=time.process_time())
 
 
@@ -144,9 +204,3 @@ def _check_injected_names(known: list[str]) -> None:
         for target in node.targets if isinstance(node, ast.Assign) else []:
             if isinstance(target, ast.Name) and target.id not in known:
                 raise unknown_parameter(target.id, known)
-
-
-def unknown_parameter(name: str, known: list[str]) -> ConfigError:
-    """The one-line error for a parameter `name` the notebook does not have."""
-    return ConfigError(f"unknown parameter {name!r}{nearest(name, known)}; this notebook's parameters "
-                       f"are: {', '.join(known)}.")

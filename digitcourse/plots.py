@@ -1,4 +1,5 @@
-"""Figures: learning curves, comparisons with standard errors, confusion matrices, image grids, surfaces.
+"""Figures: learning curves, comparisons with standard errors, search scores, confusion matrices, image
+grids, surfaces.
 
 Every function returns a matplotlib Figure and shows nothing itself: a notebook cell whose last line is
 the call displays it once; a script saves it with `fig.savefig(path)`. pyplot does not keep these
@@ -18,9 +19,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from .config import check_choice, nearest
+from .checks import check_choice, nearest
 from .data import target_function
 from .errors import ConfigError
+from .search import SearchResult
 from .training import History
 from .trials import Trials
 
@@ -77,15 +79,19 @@ def _long(tables: dict[str, pd.DataFrame], metrics: list[str], keep: list[str]) 
     return long.assign(metric=long["metric"].map(lambda m: _label(m, units=False)))
 
 
-def learning_curves(runs: History | Trials | dict[str, History | Trials],
-                    metric: str | Sequence[str] = "val_accuracy", *, title: str | None = None) -> Figure:
+Run = History | Trials | pd.DataFrame
+
+
+def learning_curves(runs: Run | dict[str, Run], metric: str | Sequence[str] = "val_accuracy", *,
+                    title: str | None = None) -> Figure:
     """`metric` (one or several, e.g. ["train_loss", "val_loss"]) against the epoch.
 
-    runs: one History (one line), one Trials (the mean over seeds with a ± standard-error band) or a
-    dict name -> History or Trials (one line per setting, overlaid).
+    runs: one History (one line), one Trials (the mean over seeds with a ± standard-error band), a
+    table with one row per epoch (an "epoch" column and the metrics, as History.epochs), or a dict
+    name -> any of these (one line per setting, overlaid).
     """
     runs = runs if isinstance(runs, dict) else {"": runs}
-    curves = {name: run.curves if isinstance(run, Trials) else run.epochs.assign(seed=0)
+    curves = {name: run.curves if isinstance(run, Trials) else _epochs(run).assign(seed=0)
               for name, run in runs.items()}
     metrics = _metrics(metric, next(iter(curves.values())).columns)
     long = _long(curves, metrics, ["epoch", "seed"])
@@ -97,6 +103,10 @@ def learning_curves(runs: History | Trials | dict[str, History | Trials],
     ax.set(xlabel="epoch", ylabel=_axis_label(metrics), title=title or "Learning curves" + (
         f" (mean ± standard error over {seeds.pop()} seeds)" if len(seeds) == 1 else ""))
     return ax.figure
+
+
+def _epochs(run: History | pd.DataFrame) -> pd.DataFrame:
+    return run if isinstance(run, pd.DataFrame) else run.epochs
 
 
 def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accuracy", *,
@@ -124,6 +134,26 @@ def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accur
     over = f"{seeds.pop()} seeds" if len(seeds) == 1 else "several seeds"
     ax.set(xlabel="setting", ylabel=_axis_label(metrics), title=title or f"Mean ± standard error, {over}")
     return ax.figure
+
+
+def search_scores(result: SearchResult, *, labels: dict[str, str] | None = None,
+                  score: str = "validation score", title: str | None = None) -> Figure:
+    """One panel per searched parameter: each setting's score against that parameter's value (on a
+    log axis where the search drew it log-uniformly), panels sharing the score axis.
+
+    labels: axis labels per parameter, e.g. {"lr": "learning rate"}; score: the y-axis label.
+    """
+    names = list(result.scales)
+    labels = {**LABELS, **(labels or {})}
+    with sns.axes_style("whitegrid"):
+        axes = np.atleast_1d(_figure(4 * len(names), 3.6).subplots(1, len(names), sharey=True))
+    for ax, name in zip(axes, names):
+        sns.scatterplot(result.table, x=name, y="value", ax=ax)
+        ax.set(xlabel=labels.get(name, name), ylabel=score,
+               xscale="log" if result.scales[name] == "log" else "linear")
+    scored = int(result.table["value"].notna().sum())
+    axes[0].figure.suptitle(title or f"Search: {scored} settings scored, one run each")
+    return axes[0].figure
 
 
 def confusion_matrix(matrix: np.ndarray | torch.Tensor, classes: Sequence[str] | None = None, *,

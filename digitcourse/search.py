@@ -4,12 +4,14 @@
     def objective(params):
         model = dc.models.mlp(784, (params["hidden"],), 10)
         return dc.fit(model, data, lr=params["lr"], epochs=3).epochs["val_accuracy"].max()
-    result = dc.search.search(objective, space, method="random", n_trials=20, storage="search.db")
-    result.table          # one row per trial, best first
+    result = dc.search.run(objective, space, method="random", n_settings=20, storage="search.db")
+    result.table          # one row per setting tried, best first
     result.best_params    # {"lr": 0.0031..., "hidden": 256}
 
-With `storage` the trials are written to a SQLite file as they finish: calling `search` again with the
-same arguments resumes it, running only the trials that have not completed.
+A *setting* is one point of the space, scored once by the objective (optuna calls it a trial; in this
+library a trial is one seed's run, see `run_trials`). With `storage` the settings are written to a
+SQLite file as they finish: calling `run` again with the same arguments resumes the search, scoring
+only the settings that have not completed.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from .config import check_choice, check_keys, check_number
+from .checks import check_choice, check_keys, check_number
 from .errors import ConfigError
 
 METHODS = ("random", "grid")
@@ -33,42 +35,45 @@ METHODS = ("random", "grid")
 
 @dataclass
 class SearchResult:
-    """table: one row per trial, best first, with a column per parameter and value, number, state
-    ("COMPLETE", "FAIL", ...), seconds. best_params: the parameters of the best completed trial."""
+    """table: one row per setting tried, best first, with a column per parameter and value, setting
+    (its number, in the order tried), state ("COMPLETE", "FAIL", ...), seconds. best_params: the
+    parameters of the best completed setting. scales: per parameter, how it was drawn ("linear",
+    "log" or "choice"), which `dc.plots.search_scores` follows."""
 
     table: pd.DataFrame
     best_params: dict[str, Any]
     best_value: float
+    scales: dict[str, str]
 
     def __repr__(self) -> str:
-        return (f"SearchResult({len(self.table)} trials, best value {self.best_value:.4f} "
+        return (f"SearchResult({len(self.table)} settings, best value {self.best_value:.4f} "
                 f"with {self.best_params})")
 
     def _repr_html_(self) -> str:
         return self.table.to_html()
 
 
-def search(objective: Callable[[dict[str, Any]], float], space: dict[str, Any], *,
-           method: str = "random", n_trials: int | None = None, seed: int = 0,
-           storage: str | os.PathLike | None = None, study_name: str = "search",
-           direction: str = "maximize") -> SearchResult:
-    """Evaluate `objective(params) -> validation score` over `space`; return every trial, best first.
+def run(objective: Callable[[dict[str, Any]], float], space: dict[str, Any], *,
+        method: str = "random", n_settings: int | None = None, seed: int = 0,
+        storage: str | os.PathLike | None = None, study_name: str = "search",
+        direction: str = "maximize") -> SearchResult:
+    """Score `objective(params) -> validation score` over `space`; every setting tried, best first.
 
     space: name -> a list of choices, a (low, high) tuple (a float drawn uniformly) or
     dict(low=, high=, log=True) (drawn log-uniformly). method="grid" tries every combination of
-    lists (tuples and dicts are refused); method="random" draws n_trials settings (trial k from `seed`
-    and k alone, so a resumed search draws what an uninterrupted one would).
-    n_trials: the number of completed trials wanted; None means every combination (grid) or 20.
+    lists (tuples and dicts are refused); method="random" draws n_settings settings (setting k from
+    `seed` and k alone, so a resumed search draws what an uninterrupted one would).
+    n_settings: the number of completed settings wanted; None means every combination (grid) or 20.
     storage: a SQLite file path (or a database URL); the study `study_name` there is resumed.
-    Trials that failed or were interrupted are run again; completed ones never.
+    Settings that failed or were interrupted are scored again; completed ones never.
     """
     check_choice("method", method, METHODS)
     check_choice("direction", direction, ("maximize", "minimize"))
     check_number("seed", seed, integer=True, low=0)
     distributions = _distributions(space, grid=method == "grid")
-    if n_trials is None:
-        n_trials = math.prod(len(d.choices) for d in distributions.values()) if method == "grid" else 20
-    check_number("n_trials", n_trials, integer=True, low=1)
+    if n_settings is None:
+        n_settings = math.prod(len(d.choices) for d in distributions.values()) if method == "grid" else 20
+    check_number("n_settings", n_settings, integer=True, low=1)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     grid = optuna.samplers.GridSampler(space, seed=seed) if method == "grid" else None
@@ -77,18 +82,18 @@ def search(objective: Callable[[dict[str, Any]], float], space: dict[str, Any], 
     _check_same_space(study, distributions, study_name)
     retry = _failed_points(study) if grid is not None else []
 
-    def run(trial: Trial) -> float:
+    def score(trial: Trial) -> float:
         return objective({name: _suggest(trial, name, d) for name, d in distributions.items()})
 
-    for _ in range(n_trials - len(study.get_trials(states=(TrialState.COMPLETE,)))):
+    for _ in range(n_settings - len(study.get_trials(states=(TrialState.COMPLETE,)))):
         if grid is not None and grid.is_exhausted(study):
             if not retry:
                 break
             study.enqueue_trial(retry.pop(0))
         elif grid is None:
-            study.sampler = optuna.samplers.RandomSampler(seed=_trial_seed(seed, len(study.trials)))
-        study.optimize(run, n_trials=1)
-    return _result(study, list(distributions))
+            study.sampler = optuna.samplers.RandomSampler(seed=_setting_seed(seed, len(study.trials)))
+        study.optimize(score, n_trials=1)
+    return _result(study, distributions)
 
 
 def _distributions(space: dict[str, Any], grid: bool) -> dict[str, BaseDistribution]:
@@ -128,8 +133,8 @@ def _suggest(trial: Trial, name: str, distribution: BaseDistribution) -> Any:
     return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
 
 
-def _trial_seed(seed: int, number: int) -> int:
-    """The random sampler's seed for trial `number`: independent streams per (seed, number)."""
+def _setting_seed(seed: int, number: int) -> int:
+    """The random sampler's seed for setting `number`: independent streams per (seed, number)."""
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
@@ -147,23 +152,27 @@ def _check_same_space(study: optuna.Study, distributions: dict[str, BaseDistribu
 
 
 def _failed_points(study: optuna.Study) -> list[dict[str, Any]]:
-    """Parameters of failed grid trials that no completed trial has covered (to run again)."""
+    """Parameters of failed grid settings that no completed one has covered (to score again)."""
     done = [t.params for t in study.get_trials(states=(TrialState.COMPLETE,))]
     failed = [t.params for t in study.get_trials(states=(TrialState.FAIL,)) if t.params not in done]
     return [p for i, p in enumerate(failed) if p not in failed[:i]]
 
 
-def _result(study: optuna.Study, names: list[str]) -> SearchResult:
+def _result(study: optuna.Study, distributions: dict[str, BaseDistribution]) -> SearchResult:
     sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
 
     def rank(trial: FrozenTrial) -> tuple:
         scored = trial.value is not None and not math.isnan(trial.value)
         return (not scored, sign * trial.value if scored else 0.0, trial.number)
 
+    names = list(distributions)
     trials = sorted(study.trials, key=rank)
-    table = pd.DataFrame([{**{n: t.params.get(n) for n in names}, "value": t.value, "number": t.number,
+    table = pd.DataFrame([{**{n: t.params.get(n) for n in names}, "value": t.value, "setting": t.number,
                            "state": t.state.name,
                            "seconds": t.duration.total_seconds() if t.duration else float("nan")}
-                          for t in trials], columns=[*names, "value", "number", "state", "seconds"])
+                          for t in trials], columns=[*names, "value", "setting", "state", "seconds"])
     best = next((t for t in trials if t.state == TrialState.COMPLETE), None)
-    return SearchResult(table, dict(best.params) if best else {}, best.value if best else float("nan"))
+    scales = {name: "choice" if isinstance(d, CategoricalDistribution) else "log" if d.log else "linear"
+              for name, d in distributions.items()}
+    return SearchResult(table, dict(best.params) if best else {}, best.value if best else float("nan"),
+                        scales)

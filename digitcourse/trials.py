@@ -16,12 +16,11 @@ import torch
 from scipy import stats
 from torch import nn
 
-from .config import check_number
+from .checks import check_number
 from .data.splits import DigitData
 from .errors import ConfigError
 from .models import has_batch_norm
-from .stacking import Single, Stacked
-from .training import FitConfig, History, evaluate, resolve_device, train_team
+from .training import FitConfig, History, Single, Vectorized, evaluate, resolve_device, train_team
 
 
 @dataclass
@@ -67,9 +66,8 @@ def _same_architecture(models: list[nn.Module]) -> bool:
 
 def can_vectorize(models: list[nn.Module], config: FitConfig) -> bool:
     """Whether these models can train as one vmap stack under this configuration."""
-    plateau = config.schedule is not None and config.schedule_options()["kind"] == "plateau"
-    return (len(models) > 1 and _same_architecture(models) and not any(map(has_batch_norm, models))
-            and config.augmentation() is None and config.attack is None and not plateau)
+    return (len(models) > 1 and not config.one_at_a_time and _same_architecture(models)
+            and not any(map(has_batch_norm, models)))
 
 
 def run_trials(make_model: Callable[[], nn.Module], data: DigitData, seeds: int | Iterable[int] = 10,
@@ -102,7 +100,7 @@ def run_trials(make_model: Callable[[], nn.Module], data: DigitData, seeds: int 
     vectorized = possible if vectorize is None else vectorize
     started = time.perf_counter()
     if vectorized:
-        histories = train_team(Stacked(models), data, options, seeds)
+        histories = train_team(Vectorized(models), data, options, seeds)
     else:
         histories = [train_team(Single(m), data, options, [s])[0] for m, s in zip(models, seeds)]
     seconds = (time.perf_counter() - started) / len(seeds)

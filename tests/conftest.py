@@ -1,7 +1,7 @@
 """Shared fixtures: the course's notebooks, executed once per pytest run.
 
 `executed_notebooks` executes every notebook in notebooks/ in the quick profile into book/executed/,
-the folder `digitcourse book` writes too (`digitcourse.publish.EXECUTED`), so the book tests render
+the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), so the book tests render
 these copies instead of executing again. It happens once per pytest run, also under xdist: the first
 worker to take the file lock executes, the others wait for it and reuse its copies. A run is told
 apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this process.
@@ -17,9 +17,10 @@ import pytest
 import torch
 from filelock import FileLock
 
+from digitcourse.book import EXECUTED
+from digitcourse.course import notebooks
 from digitcourse.errors import DigitcourseError
-from digitcourse.execute import NOTEBOOKS, execute_notebook
-from digitcourse.publish import EXECUTED
+from digitcourse.execute import execute_notebook
 
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
@@ -71,7 +72,7 @@ def executed_notebooks() -> ExecutedNotebooks:
         record = json.loads(MARKER.read_text()) if MARKER.exists() else {}
         if record.get("run") != RUN:
             failures = {}
-            for source in sorted(NOTEBOOKS.glob("*.ipynb")):
+            for source in notebooks():
                 try:
                     execute_notebook(source, EXECUTED / source.name, profile=PROFILE)
                 except DigitcourseError as error:

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from digitcourse import publish
+from digitcourse import book, course, results
+from digitcourse.course import STUDENT_BRANCH, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.grading import STUDENT_BRANCH, leaked_solution_lines
+from digitcourse.grading import leaked_solution_lines
 
 pytestmark = pytest.mark.xdist_group("book")  # one xdist worker builds the book, once
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")  # nbgrader's
@@ -30,17 +31,17 @@ def _must_not_execute(source, output, **options):
 @pytest.fixture(scope="module")
 def site(executed_notebooks) -> Path:
     """The instructor edition's HTML folder; building it fails if a notebook would run again."""
-    for source in publish.notebooks():
+    for source in notebooks():
         executed_notebooks[source.stem]  # fails here, with its error, if the notebook did not run
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(publish, "execute_notebook", _must_not_execute)
-        return publish.build("quick", reuse=True).parent
+        patch.setattr(book, "execute_notebook", _must_not_execute)
+        return book.build("quick", reuse=True).parent
 
 
 @pytest.fixture(scope="module")
 def student_site() -> Path:
     """The student edition's HTML folder."""
-    return publish.build("quick", student=True).parent
+    return book.build("quick", student=True).parent
 
 
 def page_text(page: Path) -> str:
@@ -54,12 +55,12 @@ def as_notebook(text: str) -> nbformat.NotebookNode:
 
 
 def repository_url() -> str:
-    return yaml.safe_load((publish.BOOK / "_config.yml").read_text())["repository"]["url"]
+    return yaml.safe_load((book.BOOK / "_config.yml").read_text())["repository"]["url"]
 
 
 @pytest.mark.slow
 def test_every_assignment_page_shows_a_figure_and_a_table(site):
-    for source in publish.notebooks():
+    for source in notebooks():
         html = (site / "executed" / f"{source.stem}.html").read_text()
         assert re.search(r'<img [^>]*src="[^"]+\.png"', html), f"{source.stem}: no figure"
         assert "<table" in html, f"{source.stem}: no table"
@@ -69,8 +70,8 @@ def test_every_assignment_page_shows_a_figure_and_a_table(site):
 def test_results_page_lists_every_assignment_with_its_recorded_numbers(site):
     html = (site / "results.html").read_text()
     text = page_text(site / "results.html")
-    for source in publish.notebooks():
-        recorded = publish.read_results(publish.EXECUTED / source.name)
+    for source in notebooks():
+        recorded = results.read_results(book.EXECUTED / source.name)
         assert len(recorded) > 0, f"{source.stem} recorded no headline numbers"
         assert f'href="executed/{source.stem}.html"' in html
         for row in recorded.itertuples():
@@ -81,7 +82,7 @@ def test_results_page_lists_every_assignment_with_its_recorded_numbers(site):
 
 @pytest.mark.slow
 def test_colab_button_opens_the_source_notebook(site):
-    for source in publish.notebooks():
+    for source in notebooks():
         html = (site / "executed" / f"{source.stem}.html").read_text()
         colab = f"https://colab.research.google.com/github/{repository_url().removeprefix('https://github.com/')}"
         assert "Launch on Colab" in html
@@ -102,7 +103,7 @@ def test_api_reference_documents_every_module_and_shows_examples_as_code(site):
 @pytest.mark.slow
 def test_student_edition_shows_no_solution_and_no_hidden_test(site, student_site):
     pages = sorted(student_site.rglob("*.html"))
-    for source in publish.notebooks():
+    for source in notebooks():
         notebook = nbformat.read(source, as_version=4)
         shown = leaked_solution_lines(notebook, as_notebook(page_text(site / "executed" / f"{source.stem}.html")))
         secrets = {line for line in shown if not any(marker in line for marker in MARKERS)}
@@ -128,12 +129,12 @@ def test_a_failing_notebook_stops_the_build_naming_it_and_its_cell(tmp_path, mon
              nbformat.v4.new_code_cell("assert 1 + 1 == 3, 'arithmetic is broken'")]
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernel}), source)
-    monkeypatch.setattr(publish, "NOTEBOOKS", source.parent)
-    monkeypatch.setattr(publish, "EXECUTED", tmp_path / "executed")
-    monkeypatch.setattr(publish, "render", lambda book: pytest.fail("the book was built after a failure"))
+    monkeypatch.setattr(course, "NOTEBOOKS", source.parent)
+    monkeypatch.setattr(book, "EXECUTED", tmp_path / "executed")
+    monkeypatch.setattr(book, "render", lambda folder: pytest.fail("the book was built after a failure"))
 
     with pytest.raises(DigitcourseError, match=r"hw0_broken.ipynb failed in In \[\d+\] \(`assert 1 \+ 1 == 3"):
-        publish.build("tiny")
+        book.build("tiny")
     kept = nbformat.read(tmp_path / "executed" / "hw0_broken.ipynb", as_version=4)
     assert kept.cells[-1].outputs[-1].evalue == "arithmetic is broken"
 
@@ -143,24 +144,24 @@ def test_recorded_results_read_back_from_the_executed_notebook(tmp_path, monkeyp
     monkeypatch.setattr("IPython.display.display", lambda data, metadata, raw: shown.append((data, metadata)))
     table = pd.DataFrame({"ours": [0.9712, 0.5], "reference": [0.97, float("nan")]},
                          index=["test accuracy", "train accuracy"])
-    publish.record_results(table)
+    results.record_results(table)
     (data, metadata), = shown
     output = nbformat.v4.new_output("display_data", data=data, metadata=metadata)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", outputs=[output])])
     nbformat.write(notebook, tmp_path / "hw0.ipynb")
 
-    read = publish.results_table([tmp_path / "hw0.ipynb"])
+    read = results.results_table([tmp_path / "hw0.ipynb"])
     assert read.assignment.tolist() == ["hw0", "hw0"]
     assert read.headline.tolist() == ["test accuracy", "train accuracy"]
     assert read.ours.tolist() == [0.9712, 0.5]
     assert read.reference[0] == 0.97 and pd.isna(read.reference[1])
     assert "<table" in data["text/html"] and "NaN" not in data["text/html"]
-    assert data["text/plain"].splitlines()[-1].split() == ["train", "accuracy", "0.5000", publish.NOT_GIVEN]
+    assert data["text/plain"].splitlines()[-1].split() == ["train", "accuracy", "0.5000", results.NOT_GIVEN]
 
 
 def test_record_results_needs_the_columns_ours_and_reference():
     with pytest.raises(ConfigError, match=r"columns \['ours', 'reference'\], got \['ours', 'report'\]"):
-        publish.record_results(pd.DataFrame({"ours": [0.9], "report": [0.8]}))
+        results.record_results(pd.DataFrame({"ours": [0.9], "report": [0.8]}))
 
 
 def test_an_executed_copy_is_fresh_only_for_its_profile_and_an_unchanged_source(tmp_path):
@@ -170,12 +171,12 @@ def test_an_executed_copy_is_fresh_only_for_its_profile_and_an_unchanged_source(
     notebook = nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"profile": "quick"},
                                                                 "exception": None}})
     nbformat.write(notebook, executed)
-    assert publish.is_fresh(executed, source, "quick")
-    assert not publish.is_fresh(executed, source, "full")
+    assert book.is_fresh(executed, source, "quick")
+    assert not book.is_fresh(executed, source, "full")
 
     later = executed.stat().st_mtime + 10
     os.utime(source, (later, later))  # the source was edited after the run
-    assert not publish.is_fresh(executed, source, "quick")
+    assert not book.is_fresh(executed, source, "quick")
 
 
 def test_a_failed_run_is_never_fresh(tmp_path):
@@ -184,9 +185,9 @@ def test_a_failed_run_is_never_fresh(tmp_path):
     executed = tmp_path / "executed.ipynb"
     nbformat.write(nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"profile": "quick"},
                                                                     "exception": True}}), executed)
-    assert not publish.is_fresh(executed, source, "quick")
+    assert not book.is_fresh(executed, source, "quick")
 
 
 def test_build_rejects_an_unknown_profile():
     with pytest.raises(ConfigError, match="did you mean 'quick'"):
-        publish.build("quik")
+        book.build("quik")

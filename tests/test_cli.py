@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digitcourse import cli, publish
+from digitcourse import book, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["release", "grade", "validate", "book"]
@@ -72,7 +72,7 @@ def test_a_config_error_is_one_line_and_exit_code_2(argv, message, capsys, tmp_p
 ])
 def test_book_builds_with_the_given_profile_and_edition(argv, expected, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(publish, "build", lambda profile, student: calls.append((profile, student))
+    monkeypatch.setattr(book, "build", lambda profile, student: calls.append((profile, student))
                         or Path("book/_build/html/index.html"))
     assert cli.main(argv) == 0
     assert calls == [expected]

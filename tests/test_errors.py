@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import digitcourse as dc
-from digitcourse.config import check_choice, check_keys, check_number, nearest
+from digitcourse.checks import check_choice, check_keys, check_number, nearest
 from digitcourse.errors import ConfigError, DataError, DigitcourseError, _brief_excepthook
 
 REPO = Path(__file__).resolve().parents[1]

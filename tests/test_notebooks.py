@@ -17,13 +17,13 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from digitcourse import execute
-from digitcourse.data import data_root
+from digitcourse import course
+from digitcourse.course import NOTEBOOKS, ROOT, data_root, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.execute import NOTEBOOKS, ROOT, execute_all, execute_notebook, notebook_parameters
-from digitcourse.publish import RESULTS_KEY, read_results
+from digitcourse.execute import execute_all, execute_notebook, notebook_parameters
+from digitcourse.results import RESULTS_KEY, read_results
 
-SOURCES = sorted(NOTEBOOKS.glob("*.ipynb"))
+SOURCES = notebooks()
 HW3 = NOTEBOOKS / "hw3_regularization.ipynb"
 COLAB = "https://colab.research.google.com/github/digitcourse/digitcourse/blob/main/notebooks/"
 # tag of a cell -> the outputs it must show: mime type -> how many
@@ -296,7 +296,7 @@ def test_execute_all_runs_every_notebook_of_the_folder_in_name_order(tmp_path, m
     folder.mkdir()
     for name in ("b", "a"):
         small_notebook(folder / f"{name}.ipynb", "print(profile)")
-    monkeypatch.setattr(execute, "NOTEBOOKS", folder)
+    monkeypatch.setattr(course, "NOTEBOOKS", folder)
     outputs = execute_all("tiny", tmp_path / "executed")
     assert [path.name for path in outputs] == ["a.ipynb", "b.ipynb"]
     assert all(read(path).cells[-1].outputs[0].text == "tiny\n" for path in outputs)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from digitcourse import params
+from digitcourse.course import PROFILES
 from digitcourse.errors import ConfigError
 
 SIZES = {"full": dict(epochs=20, seeds=10), "quick": dict(epochs=3, seeds=3), "tiny": dict(epochs=1, seeds=2)}
@@ -34,7 +35,7 @@ def in_papermill(monkeypatch, injected: str) -> None:
 
 
 def test_setup_returns_the_parameters_knobs_and_the_profiles_sizes():
-    P = setup(seed=3, profile="quick", knobs=dict(lr=0.1))
+    P = setup(seed=3, profile="quick", knobs=dict(lr=params.real(0.1, low=0)))
     assert (P.seed, P.profile, P.device, P.lr, P.epochs, P.seeds) == (3, "quick", torch.device("cpu"), 0.1, 3, 3)
     assert "started" not in repr(P) and "profile='quick'" in repr(P) and "device='cpu'" in repr(P)
 
@@ -114,20 +115,45 @@ def test_sizes_need_the_same_names_in_every_profile():
 
 def test_a_size_may_not_take_a_parameters_name():
     with pytest.raises(ConfigError, match="size 'lr' has the name of a parameter"):
-        setup(knobs=dict(lr=0.1), sizes={profile: {"lr": 0.2} for profile in params.PROFILES})
+        setup(knobs=dict(lr=params.real(0.1, low=0)), sizes={profile: {"lr": 0.2} for profile in PROFILES})
 
 
 def test_unknown_name_given_to_papermill_stops_with_the_nearest_valid_one(monkeypatch):
     in_papermill(monkeypatch, '# Parameters\nseed = 3\nlearning_rate = 0.5\n')
     with pytest.raises(ConfigError) as error:
-        setup(knobs=dict(lr=0.1, learning_rte=1))
+        setup(knobs=dict(lr=params.real(0.1), learning_rte=params.integer(1)))
     assert str(error.value) == ("unknown parameter 'learning_rate' (did you mean 'learning_rte'?); this notebook's "
                                 "parameters are: seed, profile, device, data_root, lr, learning_rte.")
 
 
 def test_known_names_given_to_papermill_pass(monkeypatch):
     in_papermill(monkeypatch, '# Parameters\nseed = 3\nprofile = "quick"\nlr = 0.5\n')
-    assert setup(seed=3, profile="quick", knobs=dict(lr=0.5)).lr == 0.5
+    assert setup(seed=3, profile="quick", knobs=dict(lr=params.real(0.5))).lr == 0.5
+
+
+@pytest.mark.parametrize("knob, message", [
+    (params.integer(2.5, low=1), "hidden must be an integer, got 2.5 (float)."),
+    (params.integer(0, low=1), "hidden=0 is out of range; it must lie in [1, inf]."),
+    (params.real(0.0, low=0, low_open=True), "hidden=0.0 is out of range; it must lie in (0, inf]."),
+    (params.choice("minst", ("mnist", "kmnist")), "hidden='minst' is not known (did you mean 'mnist'?); "
+                                                  "choose one of: mnist, kmnist."),
+    (params.flag("yes"), "hidden must be True or False, got 'yes' (str)."),
+    (params.file("no/such/train.csv"), "hidden='no/such/train.csv' is not a file; give the path of an "
+                                       "existing file, or None."),
+    (256, "knob 'hidden' needs to say what it accepts: declare it as dc.params.integer(hidden, low=...), "
+          "real, choice, flag or file."),
+])
+def test_a_knob_is_checked_against_what_it_declares(knob, message):
+    with pytest.raises(ConfigError) as error:
+        setup(knobs=dict(hidden=knob))
+    assert str(error.value) == message
+
+
+def test_declared_knobs_pass_through_checked(tmp_path):
+    (tmp_path / "train.csv").write_text("label\n")
+    P = setup(knobs=dict(hidden=params.integer(64, low=1), data=params.choice("mnist", ("mnist",)),
+                         bn=params.flag(True), csv=params.file(tmp_path / "train.csv"), none=params.file(None)))
+    assert (P.hidden, P.data, P.bn, P.csv, P.none) == (64, "mnist", True, str(tmp_path / "train.csv"), None)
 
 
 def test_run_info_reports_profile_seed_device_and_minutes(monkeypatch):

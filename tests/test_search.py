@@ -4,7 +4,7 @@ import itertools
 import pytest
 
 import digitcourse as dc
-from digitcourse.search import search
+from digitcourse import search
 
 GRID = {"hidden": [16, 32, 64], "activation": ["relu", "tanh"]}
 
@@ -29,15 +29,15 @@ class Counting:
 
 def test_grid_tries_every_combination_exactly_once():
     objective = Counting()
-    result = search(objective, GRID, method="grid")
+    result = search.run(objective, GRID, method="grid")
     tried = sorted((p["hidden"], p["activation"]) for p in objective.calls)
     assert tried == sorted(itertools.product(GRID["hidden"], GRID["activation"]))
     assert len(result.table) == 6 and set(result.table["state"]) == {"COMPLETE"}
 
 
 def test_results_are_sorted_best_first_with_the_best_params():
-    result = search(score, GRID, method="grid")
-    assert list(result.table.columns) == ["hidden", "activation", "value", "number", "state", "seconds"]
+    result = search.run(score, GRID, method="grid")
+    assert list(result.table.columns) == ["hidden", "activation", "value", "setting", "state", "seconds"]
     assert result.table["value"].tolist() == sorted(result.table["value"], reverse=True)
     assert result.best_params == {"hidden": 64, "activation": "tanh"}
     assert result.best_value == pytest.approx(1.14)
@@ -45,7 +45,7 @@ def test_results_are_sorted_best_first_with_the_best_params():
 
 
 def test_minimize_puts_the_lowest_value_first():
-    result = search(score, GRID, method="grid", direction="minimize")
+    result = search.run(score, GRID, method="grid", direction="minimize")
     assert result.best_params == {"hidden": 16, "activation": "relu"}
     assert result.table["value"].is_monotonic_increasing
 
@@ -54,9 +54,9 @@ def test_random_search_is_reproducible_with_its_seed():
     space = {"lr": dict(low=1e-4, high=1e-1, log=True), "dropout": (0.0, 0.5), "hidden": [16, 32]}
     def objective(p):
         return p["dropout"]
-    first = search(objective, space, n_trials=5, seed=3).table.drop(columns="seconds")
-    again = search(objective, space, n_trials=5, seed=3).table.drop(columns="seconds")
-    other = search(objective, space, n_trials=5, seed=4).table.drop(columns="seconds")
+    first = search.run(objective, space, n_settings=5, seed=3).table.drop(columns="seconds")
+    again = search.run(objective, space, n_settings=5, seed=3).table.drop(columns="seconds")
+    other = search.run(objective, space, n_settings=5, seed=4).table.drop(columns="seconds")
     assert first.equals(again)
     assert not first["lr"].isin(other["lr"]).any()
     assert first["lr"].between(1e-4, 1e-1).all() and first["dropout"].between(0.0, 0.5).all()
@@ -64,14 +64,14 @@ def test_random_search_is_reproducible_with_its_seed():
 
 
 def test_random_search_draws_twenty_trials_by_default():
-    assert len(search(lambda p: p["x"], {"x": (0.0, 1.0)}).table) == 20
+    assert len(search.run(lambda p: p["x"], {"x": (0.0, 1.0)}).table) == 20
 
 
 def test_a_stored_search_resumes_with_only_the_remaining_trials(tmp_path):
     storage = tmp_path / "search.db"
     first, rest = Counting(), Counting()
-    search(first, GRID, method="grid", n_trials=3, storage=storage)
-    result = search(rest, GRID, method="grid", n_trials=6, storage=storage)
+    search.run(first, GRID, method="grid", n_settings=3, storage=storage)
+    result = search.run(rest, GRID, method="grid", n_settings=6, storage=storage)
     assert (len(first.calls), len(rest.calls)) == (3, 3)
     assert {tuple(p.values()) for p in first.calls}.isdisjoint(tuple(p.values()) for p in rest.calls)
     assert len(result.table) == 6 and result.best_params == {"hidden": 64, "activation": "tanh"}
@@ -81,8 +81,8 @@ def test_an_interrupted_grid_search_reruns_the_interrupted_trial(tmp_path):
     storage = tmp_path / "search.db"
     interrupted, resumed = Counting(interrupt_on=2), Counting()
     with pytest.raises(KeyboardInterrupt):
-        search(interrupted, GRID, method="grid", storage=storage)
-    result = search(resumed, GRID, method="grid", storage=storage)
+        search.run(interrupted, GRID, method="grid", storage=storage)
+    result = search.run(resumed, GRID, method="grid", storage=storage)
     assert len(resumed.calls) == 5
     assert interrupted.calls[1] in resumed.calls
     assert (result.table["state"] == "COMPLETE").sum() == 6
@@ -92,19 +92,19 @@ def test_an_interrupted_grid_search_reruns_the_interrupted_trial(tmp_path):
 def test_a_resumed_random_search_draws_what_an_uninterrupted_one_would(tmp_path):
     space = {"x": (0.0, 1.0)}
     storage = tmp_path / "search.db"
-    search(lambda p: p["x"], space, n_trials=3, storage=storage)
+    search.run(lambda p: p["x"], space, n_settings=3, storage=storage)
     calls = []
-    resumed_table = search(lambda p: calls.append(p) or p["x"], space, n_trials=6, storage=storage).table
-    whole = search(lambda p: p["x"], space, n_trials=6).table
+    resumed_table = search.run(lambda p: calls.append(p) or p["x"], space, n_settings=6, storage=storage).table
+    whole = search.run(lambda p: p["x"], space, n_settings=6).table
     assert len(calls) == 3
     assert resumed_table["x"].tolist() == whole["x"].tolist()
 
 
 def test_a_stored_study_refuses_another_space(tmp_path):
     storage = tmp_path / "search.db"
-    search(score, GRID, method="grid", n_trials=1, storage=storage)
+    search.run(score, GRID, method="grid", n_settings=1, storage=storage)
     with pytest.raises(dc.ConfigError, match="another space"):
-        search(score, {"hidden": [16]}, method="grid", storage=storage)
+        search.run(score, {"hidden": [16]}, method="grid", storage=storage)
 
 
 @pytest.mark.parametrize("space, message", [
@@ -117,14 +117,14 @@ def test_a_stored_study_refuses_another_space(tmp_path):
 ])
 def test_a_bad_space_is_a_config_error(space, message):
     with pytest.raises(dc.ConfigError, match=message):
-        search(score, space)
+        search.run(score, space)
 
 
 def test_grid_search_needs_lists():
     with pytest.raises(dc.ConfigError, match="grid search needs a list"):
-        search(score, {"lr": (0.001, 0.1)}, method="grid")
+        search.run(score, {"lr": (0.001, 0.1)}, method="grid")
 
 
 def test_an_unknown_method_names_the_nearest():
     with pytest.raises(dc.ConfigError, match="did you mean 'grid'"):
-        search(score, GRID, method="gird")
+        search.run(score, GRID, method="gird")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,6 @@ from torch import nn
 import digitcourse as dc
 from digitcourse.data import DigitData, Split
 
-DATA_ROOT = os.environ.get("DIGITCOURSE_DATA") or "/work/shared/data"
 QUIET = dict(progress=False)
 
 
@@ -45,13 +43,38 @@ def test_fit_learns_digits(digits):
 @pytest.mark.slow
 def test_mlp_passes_97_percent_on_mnist_test_in_two_epochs():
     try:
-        mnist = dc.data.load("mnist", root=DATA_ROOT, download=False)
+        mnist = dc.data.load("mnist", download=False)
     except dc.DataError:
-        pytest.skip(f"MNIST is not in {DATA_ROOT}; set DIGITCOURSE_DATA to a folder that has it")
+        pytest.skip(f"MNIST is not in {dc.data.data_root()}; set DIGITCOURSE_DATA to a folder that has it")
     torch.manual_seed(0)
     history = dc.fit(dc.models.mlp(784, (512, 512), 10), mnist, epochs=2, batch_size=64, **QUIET)
     assert len(history.epochs) == 2
     assert dc.evaluate(history.model, mnist.test)["accuracy"] > 0.97
+
+
+def test_fit_with_sgd_follows_a_plain_loop_step_for_step_in_float64(digits):
+    # the plain loop visits the batches in fit's order: one generator seeded with the seed, one
+    # permutation per epoch; then each step is p <- p - lr * grad, as torch.optim.SGD (fused) does
+    data = digits.to(dtype=torch.float64)
+    model = small_mlp().double()
+    reference = copy.deepcopy(model)
+    dc.fit(model, data, epochs=3, lr=0.1, batch_size=16, optimizer="sgd", seed=5, **QUIET)
+    order = torch.Generator().manual_seed(5)
+    for _ in range(3):
+        for x, y in data.train.batches(16, generator=order):
+            reference.zero_grad()
+            F.cross_entropy(reference(x), y).backward()
+            with torch.no_grad():
+                for p in reference.parameters():
+                    p -= 0.1 * p.grad
+    gap = max((a - b).abs().max().item() for a, b in zip(model.parameters(), reference.parameters()))
+    assert gap < 1e-12
+
+
+def test_data_to_float64_converts_the_inputs_and_keeps_the_labels(digits):
+    data = digits.to(dtype=torch.float64)
+    assert data.train.x.dtype == torch.float64 and data.train.y.dtype == torch.int64
+    assert torch.equal(data.test.x, digits.test.x.double()) and len(data.val) == len(digits.val)
 
 
 def test_history_has_one_row_per_epoch_with_the_documented_columns(digits):

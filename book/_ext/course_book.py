@@ -4,12 +4,12 @@
   tag, so that a page's `{only}` blocks can say which edition the reader holds.
 - `{{ repository }}` is a link to the repository named in _config.yml.
 - The `{results-table}` directive collects the headline numbers each executed notebook recorded with
-  `digitcourse.publish.record_results`.
+  `digitcourse.results.record_results`.
 - The `api-reference` directive (in an .rst page) documents every public module of `digitcourse` from its
   docstrings.
 - The Colab button of a notebook page opens the notebook's source, notebooks/<name>.ipynb, because the
   executed copy the page shows is not in the repository. In the student edition it opens the released
-  copy on the student branch (`digitcourse.grading.student_colab_links`): the sources hold the solutions.
+  copy on the student branch (`digitcourse.course.student_colab_links`): the sources hold the solutions.
 """
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ from sphinx.util.nodes import nested_parse_with_titles
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import digitcourse  # noqa: E402
-from digitcourse import publish  # noqa: E402
-from digitcourse.grading import student_colab_links  # noqa: E402
+from digitcourse.book import EXECUTED  # noqa: E402
+from digitcourse.course import NOTEBOOKS, student_colab_links  # noqa: E402
+from digitcourse.results import NOT_GIVEN, results_table  # noqa: E402
 
 EDITIONS = ("instructor", "student")
 
@@ -39,7 +40,7 @@ EDITIONS = ("instructor", "student")
 def _number(value: object) -> str:
     """A recorded number as the results table shows it: 4 significant digits, an em dash where none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return publish.NOT_GIVEN
+        return NOT_GIVEN
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -47,17 +48,17 @@ class ResultsTable(SphinxDirective):
     """One table of every executed notebook's headline numbers beside the reference reports' numbers."""
 
     def run(self) -> list[nodes.Node]:
-        notebooks = sorted(Path(self.env.srcdir, publish.EXECUTED.name).glob("*.ipynb"))
+        notebooks = sorted(Path(self.env.srcdir, EXECUTED.name).glob("*.ipynb"))
         for notebook in notebooks:
             self.env.note_dependency(str(notebook))
-        table = publish.results_table(notebooks)
+        table = results_table(notebooks)
         if table.empty:
             return self.parse_text_to_nodes("No executed notebook has recorded results yet: run `make book`.")
         lines = ["```{list-table}", ":header-rows: 1", "",
                  "* - Assignment", "  - Headline number", "  - Ours", "  - Reference"]
         shown = None  # each assignment is named on its first row only
         for row in table.itertuples():
-            page = f"{{doc}}`/{publish.EXECUTED.name}/{row.assignment}`" if row.assignment != shown else ""
+            page = f"{{doc}}`/{EXECUTED.name}/{row.assignment}`" if row.assignment != shown else ""
             shown = row.assignment
             lines += [f"* - {page}", f"  - {row.headline}", f"  - {_number(row.ours)}",
                       f"  - {_number(row.reference)}"]
@@ -94,11 +95,11 @@ def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, contex
     """Rewrite the launch buttons of executed/<name> pages to open notebooks/<name>.ipynb, or in the
     student edition the released copy on the student branch."""
     folder, _, name = pagename.partition("/")
-    if folder != publish.EXECUTED.name:
+    if folder != EXECUTED.name:
         return
-    book = app.config.html_theme_options.get("path_to_docs", "").strip("/")
-    executed = f"{book}/{pagename}.ipynb".lstrip("/")
-    source = f"{publish.NOTEBOOKS.name}/{name}.ipynb"
+    book_folder = app.config.html_theme_options.get("path_to_docs", "").strip("/")
+    executed = f"{book_folder}/{pagename}.ipynb".lstrip("/")
+    source = f"{NOTEBOOKS.name}/{name}.ipynb"
     launchers = [group for group in context.get("header_buttons", []) if group.get("label") == "launch-buttons"]
     for group in launchers:
         for button in group["buttons"]:

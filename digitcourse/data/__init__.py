@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import check_number, nearest
+from ..checks import check_device, check_number, nearest
 from ..errors import ConfigError, DataError
 from .download import data_root, locate
 from .formats import Arrays, write_kaggle, write_submission
 from .regression import regression_data, target_function
 from .sources import DATASETS, MIRRORS, SOURCES
-from .splits import DigitData, Split, check_device, stratified_order
+from .splits import DigitData, Split, stratified_order
 
 __all__ = ["load", "DATASETS", "DigitData", "Split", "stratified_order", "data_root", "write_submission",
            "export_kaggle", "regression_data", "target_function"]

@@ -11,18 +11,16 @@ import functools
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
 from urllib.parse import urlsplit
 
-from ..config import DATA_VARIABLE
+from ..course import data_root
 from ..errors import DataError
+from ..files import atomic_path
 
 TIMEOUT_S = 20
 FIX = "Set DIGITCOURSE_DATA to a folder that has them, or use dc.data.load('digits'), which needs no files."
@@ -35,29 +33,6 @@ class FileSpec:
     path: str
     md5: str | None = None
     size: int | None = None
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """`root`, else $DIGITCOURSE_DATA, else ~/.cache/digitcourse (honouring $XDG_CACHE_HOME)."""
-    if root is None:
-        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = os.environ.get(DATA_VARIABLE) or Path(cache) / "digitcourse"
-    return Path(root).expanduser()
-
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """A temporary file beside `path` that replaces `path` only if the block ends without an error."""
-    part = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part",
-                                       delete=False)
-    try:
-        with part:
-            yield part
-        os.chmod(part.name, 0o644)
-        os.replace(part.name, path)
-    except BaseException:
-        Path(part.name).unlink(missing_ok=True)
-        raise
 
 
 @functools.lru_cache(maxsize=None)
@@ -157,7 +132,8 @@ def _fetch(url: str, target: Path, spec: FileSpec) -> str | None:
     """Download `url` to `target`, verified; None on success, else a short reason for the failure."""
     host = urlsplit(url).netloc
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, atomic_file(target) as part:
+        with (urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, atomic_path(target) as partial,
+              open(partial, "wb") as part):
             length = response.headers.get("Content-Length")
             digest, received = hashlib.md5(), 0
             while chunk := response.read(1 << 20):

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError, DataError
-from .download import atomic_file
+from ..files import atomic_write
 from .splits import stratified_order
 
 PIXELS = [f"pixel{i}" for i in range(784)]
@@ -178,9 +178,7 @@ def write_submission(path: str | Path, predictions: torch.Tensor | np.ndarray) -
                           f"array of shape {list(labels.shape)} and dtype {labels.dtype}.")
     path = Path(path)
     rows = "".join(f"{i},{label}\n" for i, label in enumerate(labels.tolist(), start=1))
-    with atomic_file(path) as file:
-        file.write(f"ImageId,Label\n{rows}".encode())
-    return path
+    return atomic_write(path, f"ImageId,Label\n{rows}")
 
 
 def write_kaggle(folder: Path, images: np.ndarray, labels: np.ndarray, n_train: int, n_test: int,
@@ -194,6 +192,5 @@ def write_kaggle(folder: Path, images: np.ndarray, labels: np.ndarray, n_train: 
               "test.csv": pixels.iloc[test],
               "solution.csv": pd.DataFrame({"ImageId": np.arange(1, len(test) + 1), "Label": labels[test]})}
     for name, table in tables.items():
-        with atomic_file(folder / name) as file:
-            file.write(table.to_csv(index=False).encode())
+        atomic_write(folder / name, table.to_csv(index=False))
     return folder

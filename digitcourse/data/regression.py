@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from ..config import check_number
+from ..checks import check_device, check_number
 from ..errors import ConfigError
-from .splits import DigitData, Split, check_device
+from .splits import DigitData, Split
 
 
 def target_function(x: torch.Tensor) -> torch.Tensor:

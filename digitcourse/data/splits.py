@@ -8,19 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    """"cpu", "cuda", "auto" (CUDA when available, else CPU) or a torch.device, as a torch.device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, torch.device) and device not in ("cpu", "cuda"):
-        raise ConfigError(f"device={device!r} is not known; choose 'cpu', 'cuda', 'auto' or a torch.device.")
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} asks for a GPU, but torch sees none; use device='auto' to "
-                          "take the GPU only when there is one.")
-    return torch.device(device)
 
 
 @dataclass(frozen=True)
@@ -41,8 +28,11 @@ class Split:
     def device(self) -> torch.device:
         return self.x.device
 
-    def to(self, device: str | torch.device) -> Split:
-        return Split(self.x.to(device), self.y.to(device))
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Split:
+        """This split on `device`, with x (and real regression targets y) in the floating `dtype`;
+        class labels stay int64."""
+        y_dtype = dtype if self.y.is_floating_point() else None
+        return Split(self.x.to(device=device, dtype=dtype), self.y.to(device=device, dtype=y_dtype))
 
     def batches(self, batch_size: int, shuffle: bool = True,
                 generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -128,8 +118,9 @@ class DigitData:
     def device(self) -> torch.device:
         return self.train.device
 
-    def to(self, device: str | torch.device) -> DigitData:
-        return DigitData(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> DigitData:
+        """The data set on `device`, its inputs in `dtype`, e.g. ``data.to(dtype=torch.float64)``."""
+        return DigitData(self.name, *(split.to(device, dtype) for split in (self.train, self.val, self.test)),
                          self.classes)
 
     def __repr__(self) -> str:

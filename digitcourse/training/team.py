@@ -1,9 +1,9 @@
-"""One model, or many copies of one architecture trained at once, behind one small interface.
+"""A team: the S models one run of the training loop trains, behind one small interface.
 
-The training loop in `training.py` sees a *team* of S models: it hands over index tensors
-[S, B] and gets outputs [S, B, K]. `Single` wraps one ordinary module (S = 1, any layers, batch-norm
-included). `Stacked` holds S same-shaped modules as stacked tensors ([S, ...] per parameter) and runs
-them with `torch.func.vmap`, so ten seeds cost about one larger matrix product.
+The loop (`loop.py`) hands a team index tensors [S, B] and gets outputs [S, B, K]. `Single` wraps one
+ordinary module (S = 1, any layers, batch-norm included). `Vectorized` holds S copies of one
+architecture (one per seed) as stacked tensors ([S, ...] per parameter) and runs them with
+`torch.func.vmap`, so ten seeds cost about one larger matrix product.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class Single:
         return [self.model]
 
 
-class Stacked:
+class Vectorized:
     """S modules of one architecture (no batch-norm), run together with vmap.
 
     Dropout draws different masks per member (`randomness="different"`).

@@ -1,4 +1,4 @@
-"""The course book: executed notebooks rendered by jupyter-book, and the numbers its results page shows.
+"""The course book: the executed notebooks rendered by jupyter-book.
 
 `build(profile, student)` is what `make book` runs::
 
@@ -9,15 +9,10 @@ The student edition executes nothing: every source notebook is released the way 
 checked for leaks) into a copy of the book in book/_build/student/, which jupyter-book renders the
 same way.
 
-Inside a notebook, `record_results(table)` shows the headline numbers and records them in the executed
-notebook, where the book's results page (`results_table`) collects them.
-
-The grading module (nbgrader) is imported where it is used: a notebook in Colab imports this module for
-`record_results` without it.
+The book's results page collects what each notebook recorded with `digitcourse.results.record_results`.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -25,63 +20,16 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import yaml
 
-from .config import check_choice
-from .errors import ConfigError, DigitcourseError
-from .execute import NOTEBOOKS, ROOT, execute_notebook
-from .params import PROFILES
+from .checks import check_choice
+from .course import PROFILES, ROOT, notebooks
+from .errors import DigitcourseError
+from .execute import execute_notebook
 
 BOOK = ROOT / "book"
 EXECUTED = BOOK / "executed"
 STUDENT_BOOK = BOOK / "_build" / "student"
-RESULTS_KEY = "digitcourse_results"
-COLUMNS = ["ours", "reference"]
-NOT_GIVEN = "—"  # how a table shows a number the reference report does not give
-
-
-def record_results(table: pd.DataFrame) -> None:
-    """Show a notebook's headline numbers and record them for the book's results page.
-
-    `table` has one row per headline number, indexed by what was measured ("test accuracy, dropout
-    0.2"), and exactly the columns "ours" (this run's number) and "reference" (the reference report's
-    number, None or NaN where it has none, shown as NOT_GIVEN); values are numbers or short strings ("0.981 ± 0.002").
-
-    The table is displayed as HTML; the output's metadata carries it as JSON (under `RESULTS_KEY`),
-    which the executed notebook keeps.
-    """
-    if not isinstance(table, pd.DataFrame) or list(table.columns) != COLUMNS:
-        got = list(table.columns) if isinstance(table, pd.DataFrame) else type(table).__name__
-        raise ConfigError(f"record_results needs a DataFrame with the columns {COLUMNS}, got {got}.")
-    from IPython.display import display
-
-    split = json.loads(table.to_json(orient="split"))  # numpy numbers -> JSON numbers, NaN -> null
-    rows = [{"headline": str(name), "ours": ours, "reference": reference}
-            for name, (ours, reference) in zip(split["index"], split["data"])]
-    shown = {"text/html": table.to_html(na_rep=NOT_GIVEN), "text/plain": table.to_string(na_rep=NOT_GIVEN)}
-    display(shown, metadata={RESULTS_KEY: rows}, raw=True)
-
-
-def read_results(notebook: Path) -> pd.DataFrame:
-    """The rows every `record_results` call left in an executed notebook: columns headline, ours, reference."""
-    rows = [row for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"
-            for output in cell.outputs for row in output.get("metadata", {}).get(RESULTS_KEY, [])]
-    return pd.DataFrame(rows, columns=["headline", *COLUMNS])
-
-
-def results_table(notebooks: list[Path]) -> pd.DataFrame:
-    """All notebooks' headline numbers in one table: columns assignment (the notebook's name), headline,
-    ours, reference; notebooks that recorded nothing have no row."""
-    columns = ["assignment", "headline", *COLUMNS]
-    rows = [row for notebook in notebooks
-            for row in read_results(notebook).assign(assignment=notebook.stem)[columns].to_dict("records")]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def notebooks() -> list[Path]:
-    """The course's source notebooks (the .ipynb files in notebooks/), in name order."""
-    return sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
 def executed_profile(notebook: Path) -> str | None:
@@ -122,8 +70,6 @@ def build(profile: str = "full", student: bool = False, *, reuse: bool = False) 
     """
     check_choice("profile", profile, PROFILES)
     sources = notebooks()
-    if not sources:
-        raise DigitcourseError(f"No notebook to publish: {NOTEBOOKS} holds no .ipynb file.")
     if student:
         return _build_student_edition(sources)
     EXECUTED.mkdir(exist_ok=True)
@@ -138,7 +84,7 @@ def build(profile: str = "full", student: bool = False, *, reuse: bool = False) 
 
 def _build_student_edition(sources: list[Path]) -> Path:
     """Copy the book's pages to STUDENT_BOOK, with the released notebooks as its executed/, and render it."""
-    from .grading import release
+    from .grading import release  # nbgrader: loaded only for the student edition
 
     shutil.rmtree(STUDENT_BOOK, ignore_errors=True)
     shutil.copytree(BOOK, STUDENT_BOOK, ignore=shutil.ignore_patterns("_build", "_ext", EXECUTED.name))

@@ -1,4 +1,4 @@
-"""Checks applied once, where configuration enters the library.
+"""Checks applied once, where configuration enters the library (torch-free: the command line uses them).
 
 Keyword arguments are checked at the door: an unknown key fails naming the nearest valid one, a value
 of the wrong type or range fails naming the parameter and what it accepts. Code below the door trusts
@@ -9,11 +9,14 @@ from __future__ import annotations
 import difflib
 import numbers
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 
-DATA_VARIABLE = "DIGITCOURSE_DATA"  # the environment variable that names the data folder
+if TYPE_CHECKING:
+    import torch
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def nearest(name: str, choices: Iterable[str]) -> str:
@@ -55,3 +58,23 @@ def check_number(name: str, value: Any, *, integer: bool = False, low: float | N
         span = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
         raise ConfigError(f"{name}={value!r} is out of range; it must lie in {span}.")
     return value
+
+
+def check_device(device: Any) -> torch.device:
+    """"cpu", "cuda", "auto" (CUDA when available, else CPU) or a torch.device, as a torch.device."""
+    import torch  # here, not at the top: the command line checks names without loading torch
+
+    if not isinstance(device, torch.device) and device not in DEVICES:
+        raise ConfigError(f"device={device!r} is not known; choose 'cpu', 'cuda', 'auto' or a torch.device.")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} asks for a GPU, but torch sees none; use device='auto' to "
+                          "take the GPU only when there is one.")
+    return torch.device(device)
+
+
+def unknown_parameter(name: str, known: list[str]) -> ConfigError:
+    """The one-line error for a parameter `name` that a notebook does not have."""
+    return ConfigError(f"unknown parameter {name!r}{nearest(name, known)}; this notebook's parameters "
+                       f"are: {', '.join(known)}.")
