@@ -26,6 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import digitcourse as dc  # noqa: E402
+from digitcourse.checks import check_device  # noqa: E402
 
 
 class TutorialMNIST(torch.utils.data.Dataset):
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--repeats", type=int, default=None, help="repetitions per row (default 5)")
     args = parser.parse_args()
-    device = dc.data.splits.check_device(args.device)
+    device = check_device(args.device)
     repeats = args.repeats or (1 if args.quick else 5)
     data = dc.data.load("mnist", val_fraction=0.0, subset=0.1 if args.quick else None, device=device)
     load = os.getloadavg()[0]
@@ -168,10 +169,10 @@ def main() -> None:
     rows = [
         ("`fit` vs the tutorial Dataset + DataLoader loop (MLP 784-256-256-10, batch 64)", fit, tutorial,
          f"{tutorial / fit:.2f}x faster", ">= 2.5x", tutorial / fit >= 2.5),
-        ("`fit` vs a bare loop over the same tensors (overhead of `fit`)", fit, bare,
-         f"{100 * (fit / bare - 1):+.1f}% time", "<= +15%", fit / bare <= 1.15),
+        ("`fit` vs a bare loop over the same tensors (plain `torch.optim.Adam`)", fit, bare,
+         f"{fit / bare:.2f}x the time", "<= 0.85x", fit / bare <= 0.85),
         ("`run_trials`, 10 seeds at once with vmap vs one after another (MLP 784-128-10, batch 128)",
-         vmap, sequential, f"{sequential / vmap:.2f}x faster", ">= 1.5x", sequential / vmap >= 1.5),
+         vmap, sequential, f"{sequential / vmap:.2f}x faster", ">= 2.5x", sequential / vmap >= 2.5),
     ]
     print("| benchmark (one epoch) | digitcourse (s) | baseline (s) | ratio | goal | met |")
     print("|---|---:|---:|---:|---|---|")

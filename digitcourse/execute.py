@@ -21,7 +21,7 @@ from typing import Any
 import nbformat
 
 from .checks import check_choice, check_number, unknown_parameter
-from .course import DATA_VARIABLE, PROFILES, ROOT, data_root, environment, notebooks
+from .course import DATA_VARIABLE, PROFILES, ROOT, data_root, environment
 from .errors import ConfigError, DigitcourseError
 from .files import atomic_path
 
@@ -102,15 +102,6 @@ def _why(error: BaseException, timeout: int) -> str:
         return "the kernel died (out of memory?)"
     message = (error.evalue or "").strip().splitlines()
     return f"{error.ename}: {message[0] if message else ''}".strip()
-
-
-def execute_all(profile: str, out_dir: str | os.PathLike, **options: Any) -> list[Path]:
-    """Execute every notebook in notebooks/ (name order) into out_dir; `options` go to execute_notebook.
-
-    Stops at the first failure (its DigitcourseError). Returns the executed notebooks' paths.
-    """
-    return [execute_notebook(source, Path(out_dir) / source.name, profile=profile, **options)
-            for source in notebooks()]
 
 
 def _kernel_environment() -> dict[str, str]:

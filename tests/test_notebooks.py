@@ -17,10 +17,9 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from digitcourse import course
 from digitcourse.course import NOTEBOOKS, ROOT, data_root, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.execute import execute_all, execute_notebook, notebook_parameters
+from digitcourse.execute import execute_notebook, notebook_parameters
 from digitcourse.results import RESULTS_KEY, read_results
 
 SOURCES = notebooks()
@@ -288,18 +287,6 @@ def test_execute_stops_a_cell_at_its_time_limit(tmp_path):
                                                r"than its limit of 2 s"):
         execute_notebook(source, tmp_path / "slow-run.ipynb", profile="tiny", timeout=2)
     assert __import__("time").monotonic() - started < 50
-
-
-@pytest.mark.slow
-def test_execute_all_runs_every_notebook_of_the_folder_in_name_order(tmp_path, monkeypatch):
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    for name in ("b", "a"):
-        small_notebook(folder / f"{name}.ipynb", "print(profile)")
-    monkeypatch.setattr(course, "NOTEBOOKS", folder)
-    outputs = execute_all("tiny", tmp_path / "executed")
-    assert [path.name for path in outputs] == ["a.ipynb", "b.ipynb"]
-    assert all(read(path).cells[-1].outputs[0].text == "tiny\n" for path in outputs)
 
 
 # Without Fashion-MNIST ------------------------------------------------------------------------------

@@ -94,24 +94,30 @@ class _EpochStats:
 
 def _train_epoch(team: Team, split: Split, config: FitConfig, optimizer: torch.optim.Optimizer,
                  scheduler, generators: _Generators) -> _EpochStats:
-    """One pass over `split` in each member's own order, a batch step per batch."""
+    """One pass over `split` in each member's own order, a batch step per batch.
+
+    The step only collects each batch's losses [S] and predictions [S, B]; the epoch's sums are taken
+    once at the end (in float64), which keeps the per-step work to the training itself.
+    """
     team.train(True)
-    size, device = team.size, split.device
-    loss_sum = torch.zeros(size, device=device)
-    peak = torch.zeros(size, device=device)
-    correct = torch.zeros(size, device=device)
-    order = generators.batch_orders(len(split), device)
-    for start in range(0, len(split), config.batch_size):
+    n = len(split)
+    order = generators.batch_orders(n, split.device)
+    losses, predictions = [], []
+    for start in range(0, n, config.batch_size):
         index = order[:, start:start + config.batch_size]
         x, y = team.gather(split.x, index), split.y[index]
-        losses, out = _batch_step(team, x, y, config, optimizer, generators)
+        batch_losses, out = _batch_step(team, x, y, config, optimizer, generators)
         if scheduler is not None and config.schedule.per_batch:
             scheduler.step()
-        loss_sum += losses * index.shape[1]
-        peak = torch.maximum(peak, losses)
+        losses.append(batch_losses)
         if config.loss == "cross_entropy":
-            correct += (out.argmax(-1) == y).sum(-1)
-    return _EpochStats((loss_sum / len(split)).tolist(), (correct / len(split)).tolist(), peak.tolist())
+            predictions.append(out.argmax(-1))
+    losses = torch.stack(losses)  # [steps, S]
+    sizes = torch.full((len(losses), 1), config.batch_size, dtype=torch.float64, device=split.device)
+    sizes[-1] = n - (len(losses) - 1) * config.batch_size
+    loss = (losses.double() * sizes).sum(0) / n
+    correct = (torch.cat(predictions, 1) == split.y[order]).sum(-1) if predictions else torch.zeros(team.size)
+    return _EpochStats(loss.tolist(), (correct / n).tolist(), losses.max(0).values.tolist())
 
 
 def _batch_step(team: Team, x: torch.Tensor, y: torch.Tensor, config: FitConfig,
