@@ -9,11 +9,11 @@ on notebooks/ as it is laid out, each notebook being one assignment named after 
 
 nbgrader wants source/<assignment>/<notebook>.ipynb: build/nbgrader/source/ holds links of that shape to
 notebooks/*.ipynb, refreshed whenever nbgrader reads this file. Student work and grades stay in
-grading/, which git ignores. The grading policy (a deleted test cell is put back, per-cell and
-whole-notebook time limits, a dead kernel scores zero for what did not run) is digitcourse's, shared
-with `digitcourse grade`; kernels run the notebooks in the `quick` profile unless DIGITCOURSE_PROFILE
-says otherwise. `digitcourse grade` does the same grading several submissions at a time, with the
-network off; see book/instructors.md.
+grading/, which git ignores. Kernels run the notebooks in the grading profile (`tiny`) unless
+DIGITCOURSE_PROFILE says otherwise, with digitcourse's time limits (a deleted test cell is put back, a
+dead kernel scores zero for what did not run). Plain nbgrader runs the test cells in the student's own
+kernel, which student code can fool, and without a sandbox: for grades use `digitcourse grade`, which
+decides every test outside the student's sandboxed kernel (see book/instructors.md).
 """
 import os
 import sys
@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # this repository's digitcourse, installed or not
 
-from digitcourse.grading_nbgrader import course_config, link_assignments  # noqa: E402
-from digitcourse.course import PROFILE_VARIABLE  # noqa: E402
+from digitcourse.course import GRADING_PROFILE, PROFILE_VARIABLE  # noqa: E402
+from digitcourse.grading.nbgrader_glue import course_config, link_assignments  # noqa: E402
 
 c = get_config()  # noqa: F821 (nbgrader defines it)
 c.merge(course_config(ROOT))
@@ -35,4 +35,4 @@ c.CourseDirectory.autograded_directory = "grading/autograded"
 c.CourseDirectory.feedback_directory = "grading/feedback"
 (ROOT / "grading").mkdir(exist_ok=True)
 c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'grading' / 'gradebook.db'}"
-os.environ.setdefault(PROFILE_VARIABLE, "quick")
+os.environ.setdefault(PROFILE_VARIABLE, GRADING_PROFILE)

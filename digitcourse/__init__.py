@@ -18,7 +18,7 @@ from importlib import import_module
 
 from .errors import ConfigError, DataError, DigitcourseError, show_briefly
 
-_HOMES = {"data": ".data", "models": ".models", "params": ".params", "plots": ".plots",
+_HOMES = {"data": ".data", "grading": ".grading", "models": ".models", "params": ".params", "plots": ".plots",
           "search": ".search", "fit": ".training", "evaluate": ".training", "History": ".training",
           "run_trials": ".trials", "Trials": ".trials", "record_results": ".results"}
 

@@ -84,7 +84,7 @@ def build(profile: str = "full", student: bool = False, *, reuse: bool = False) 
 
 def _build_student_edition(sources: list[Path]) -> Path:
     """Copy the book's pages to STUDENT_BOOK, with the released notebooks as its executed/, and render it."""
-    from .grading import release  # nbgrader: loaded only for the student edition
+    from .grading.release import release  # nbgrader: loaded only for the student edition
 
     shutil.rmtree(STUDENT_BOOK, ignore_errors=True)
     shutil.copytree(BOOK, STUDENT_BOOK, ignore=shutil.ignore_patterns("_build", "_ext", EXECUTED.name))

@@ -18,7 +18,7 @@ import yaml
 from digitcourse import book, course, results
 from digitcourse.course import STUDENT_BRANCH, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.grading import leaked_solution_lines
+from digitcourse.grading.release import leaked_solution_lines
 
 pytestmark = pytest.mark.xdist_group("book")  # one xdist worker builds the book, once
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")  # nbgrader's

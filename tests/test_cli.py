@@ -10,7 +10,7 @@ import pytest
 from digitcourse import book, cli
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["release", "grade", "validate", "book"]
+COMMANDS = ["release", "check", "grade", "validate", "book"]
 
 
 def test_python_m_digitcourse_help_lists_every_command():
@@ -28,12 +28,22 @@ def test_each_command_has_its_own_help(command, capsys):
     assert capsys.readouterr().out.startswith(f"usage: digitcourse {command}")
 
 
-def test_grade_help_names_the_submissions_layout_and_the_time_limits(capsys):
+def test_grade_help_names_the_layout_the_limits_the_grading_profile_and_the_sandbox(capsys):
     with pytest.raises(SystemExit):
         cli.main(["grade", "--help"])
-    shown = capsys.readouterr().out
+    shown = " ".join(capsys.readouterr().out.split())
     assert "<student>/<assignment>.ipynb" in shown
-    assert "--timeout S" in shown and "--cell-timeout S" in shown and "(default: quick)" in shown
+    assert "--timeout S" in shown and "--cell-timeout S" in shown and "--memory SIZE" in shown
+    assert "(default: 4 GiB)" in shown and "(default: tiny)" in shown and "--unsafe-no-sandbox" in shown
+
+
+def test_the_command_line_and_the_grader_start_without_torch():
+    # torch made unimportable: sys.modules["torch"] = None makes `import torch` fail
+    script = ("import sys; sys.modules['torch'] = None\n"
+              "import digitcourse.cli, digitcourse.grading.grade, digitcourse.grading.worker\n"
+              "digitcourse.cli.main(['--help'])\n")
+    shown = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert shown.returncode == 0 and "release" in shown.stdout, shown.stderr[-600:]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -54,7 +64,11 @@ def test_a_usage_mistake_is_one_line_and_exit_code_2(argv, message, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["grade", "no/such/folder"], "digitcourse grade: ConfigError: No submissions folder no/such/folder."),
     (["grade", ".", "--jobs", "0"], "digitcourse grade: ConfigError: jobs=0 is out of range"),
+    (["grade", ".", "--memory", "lots"], "digitcourse grade: ConfigError: memory='lots' is not a size"),
+    (["grade", ".", "--source", "no/notebooks"], "digitcourse grade: ConfigError: no/notebooks holds no "
+                                                 "instructor's notebook for the submitted assignments (hw1)"),
     (["validate", "missing.ipynb"], "digitcourse validate: ConfigError: No notebook missing.ipynb."),
+    (["check", "missing.ipynb"], "digitcourse check: ConfigError: No notebook missing.ipynb."),
     (["release", "missing.ipynb"], "digitcourse release: ConfigError: No notebook missing.ipynb."),
 ])
 def test_a_config_error_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):

@@ -1,0 +1,66 @@
+"""digitcourse.grading.mutants: one plausible mistake at a time, inside the solution only."""
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from digitcourse.grading.mutants import mutants, solution_lines
+
+CELL = '''def step(p, g, lr=0.1, *, keep=True):
+    """p - lr * g: a docstring is never mutated."""
+    scale = 2
+    ### BEGIN SOLUTION
+    if keep and lr > 0:
+        p = p - lr * g.sum(axis=0, keepdims=True)
+    q = -p[scale]
+    q += 1
+    return q[1:3]
+    ### END SOLUTION
+'''
+
+
+@pytest.fixture(scope="module")
+def diffs() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for mutant in mutants(CELL):
+        found.setdefault(mutant.kind, []).append(mutant.diff)
+    return found
+
+
+@pytest.mark.parametrize("kind, diff", [
+    ("operator", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p + lr * g.sum(axis=0, keepdims=True)"),
+    ("operator", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p - lr / g.sum(axis=0, keepdims=True)"),
+    ("operator", "line 5: if keep and lr > 0:  ->  if keep or lr > 0:"),
+    ("operator", "line 8: q += 1  ->  q -= 1"),
+    ("term dropped", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p"),
+    ("term dropped", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p - g.sum(axis=0, keepdims=True)"),
+    ("sign dropped", "line 7: q = -p[scale]  ->  q = p[scale]"),
+    ("comparison", "line 5: if keep and lr > 0:  ->  if keep and lr >= 0:"),
+    ("constant", "line 5: if keep and lr > 0:  ->  if keep and lr > 1:"),
+    ("constant", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p - lr * g.sum(axis=0, keepdims=False)"),
+    ("index", "line 7: q = -p[scale]  ->  q = -p[scale + 1]"),
+    ("index", "line 9: return q[1:3]  ->  return q[1 + 1:3]"),
+    ("method", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p - lr * g.mean(axis=0, keepdims=True)"),
+    ("argument ignored", "line 6: p = p - lr * g.sum(axis=0, keepdims=True)  ->  p = p - lr * g.sum(keepdims=True)"),
+    ("argument ignored", "line 5: if keep and lr > 0:  ->  if keep and 0.1 > 0:"),
+    ("argument ignored", "line 5: if keep and lr > 0:  ->  if True and lr > 0:"),
+    ("return", "line 9: return q[1:3]  ->  return None"),
+])
+def test_each_kind_of_mistake_is_made(diffs, kind, diff):
+    assert diff in diffs.get(kind, []), diffs.get(kind)
+
+
+def test_only_the_solution_region_changes_and_every_mutant_is_distinct_valid_python():
+    found = mutants(CELL)
+    assert solution_lines(CELL) == range(5, 10)
+    assert all(mutant.line in range(5, 10) for mutant in found)
+    assert len({mutant.source for mutant in found}) == len(found) > 20
+    for mutant in found:
+        tree = ast.parse(mutant.source)
+        assert ast.get_docstring(tree.body[0]) == "p - lr * g: a docstring is never mutated."
+        assert "scale = 2" in mutant.source
+
+
+def test_a_cell_without_a_solution_region_has_no_mutants():
+    assert mutants("def f(x):\n    return x + 1\n") == []

@@ -1,0 +1,128 @@
+"""A student's kernel in its sandbox, and tests decided outside it: what the kernel may see and use,
+and what a test cell can do with the exercises it calls."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from time import monotonic
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from digitcourse.grading import sandbox
+from digitcourse.grading.kernel import AGENT, Kernel
+from digitcourse.grading.limits import Limits, describe_memory, parse_memory
+from digitcourse.grading.sandbox import Sandbox
+from digitcourse.grading.verdict import KernelLost, Session, Verdicts
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.available() and not os.environ.get("CI"),
+                                                    reason="bubblewrap is not installed here (CI installs it)")]
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    os.environ["DIGITCOURSE_TEST_SECRET"] = "the grader's token"
+    with Kernel(Sandbox(tmp_path_factory.mktemp("sandbox"), 1024 * 2 ** 20), {"OMP_NUM_THREADS": "1"}) as started:
+        assert started.run(f"import digitcourse.grading.agent as {AGENT}", 60).status == "ok"
+        yield started
+
+
+def printed(kernel: Kernel, code: str) -> str:
+    run = kernel.run(code, 60)
+    assert run.status == "ok", run.error
+    return "".join(output.get("text", "") for output in run.outputs)
+
+
+def test_the_kernel_sees_the_python_environment_and_its_scratch_folder_only(kernel):
+    shown = printed(kernel, f"import os, sys\nprint(sorted(os.listdir({str(ROOT)!r})))\n"
+                            "print(os.getcwd(), os.environ['HOME'])\nprint(sorted(os.environ))")
+    listing, folders, variables = shown.splitlines()
+    assert "'notebooks'" not in listing and "'tests'" not in listing and "'digitcourse'" in listing
+    assert folders.split()[0].startswith(str(kernel.sandbox.scratch)) and "DIGITCOURSE_TEST_SECRET" not in variables
+    assert printed(kernel, "import os\nprint(os.getpid(), os.path.exists('/root/.bashrc'))").split()[1] == "False"
+
+
+def test_the_kernel_has_no_network_not_even_the_graders_loopback(kernel):
+    shown = printed(kernel, "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
+                            "except OSError as error:\n    print(error.errno)")
+    assert shown.strip() == "101"  # ENETUNREACH: no interface but the sandbox's own loopback
+
+
+def test_a_cell_over_its_time_is_interrupted_and_the_kernel_goes_on(kernel):
+    assert kernel.run("while True:\n    pass", 2).status == "timeout"
+    assert printed(kernel, "print('still here')") == "still here\n"
+
+
+def test_memory_beyond_the_limit_kills_the_kernel_and_says_so(tmp_path):
+    with Kernel(Sandbox(tmp_path, 400 * 2 ** 20), {}) as small:
+        assert small.run("blob = bytearray(1024 ** 3)", 60).status == "memory"
+
+
+def test_every_process_dies_with_the_sandbox(tmp_path):
+    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {}) as doomed:
+        doomed.run("import subprocess\nsubprocess.Popen(['sleep', '77.25'], start_new_session=True)", 30)
+        assert subprocess.run(["pgrep", "-f", "sleep 77.25"], capture_output=True).returncode == 0
+    assert subprocess.run(["pgrep", "-f", "sleep 77.25"], capture_output=True).returncode == 1
+
+
+def verdicts_over(*cells: str) -> Verdicts:
+    """Verdicts over a notebook whose last cell is the test ("the_test") and the others exercises."""
+    notebook = new_notebook(cells=[new_code_cell("import torch\nimport digitcourse as dc")])
+    for number, source in enumerate(cells[:-1]):
+        notebook.cells.append(new_code_cell(source, metadata={"nbgrader": {"grade_id": f"exercise{number}",
+                                                                           "solution": True}}))
+    notebook.cells.append(new_code_cell(cells[-1], metadata={"nbgrader": {"grade_id": "the_test", "grade": True,
+                                                                          "points": 1}}))
+    return Verdicts(notebook)
+
+
+def decide(kernel: Kernel, tests: Verdicts, student_code: str, seconds: float = 60):
+    """The test's outcome after the student's kernel ran `student_code`."""
+    assert kernel.run(student_code, 60).status == "ok"
+    return tests.run("the_test", Session(kernel, monotonic() + seconds))
+
+
+def test_a_test_works_with_an_instance_of_the_students_class(kernel):
+    tests = verdicts_over("class Layer:\n    pass",
+                      "layer = Layer(3)\nassert layer.size == 3 and layer(torch.ones(2)).tolist() == [3.0, 3.0]\n"
+                      "assert len(layer) == 3 and list(layer) == [0, 1, 2] and layer[1] == 1\n"
+                      "assert sum(p.numel() for p in layer.parameters()) == 3")
+    outcome = decide(kernel, tests, "import torch\nclass Layer:\n    def __init__(self, size):\n        self.size = size\n"
+                                    "    def __call__(self, x):\n        return x * self.size\n"
+                                    "    def __len__(self):\n        return self.size\n"
+                                    "    def __iter__(self):\n        return iter(range(self.size))\n"
+                                    "    def __getitem__(self, i):\n        return i\n"
+                                    "    def parameters(self):\n        return iter([torch.zeros(3)])")
+    assert outcome.passed, outcome.error
+
+
+def test_a_test_can_replace_an_exercise_the_tested_one_calls(kernel):
+    tests = verdicts_over("def inner(x):\n    pass", "def outer(x):\n    pass",
+                      "def reference(x):\n    return x + 100\n"
+                      "with dc.grading.substitute(inner=reference):\n    assert outer(1) == 202\n"
+                      "assert outer(1) == -2")
+    outcome = decide(kernel, tests, "def inner(x):\n    return -x\ndef outer(x):\n    return 2 * inner(x)")
+    assert outcome.passed, outcome.error
+
+
+def test_the_students_error_keeps_its_type_and_a_broken_kernel_fails_the_test(kernel):
+    tests = verdicts_over("def f(x):\n    pass", "try:\n    f(-1)\nexcept ValueError as error:\n    assert 'negative' in str(error)\n"
+                                           "else:\n    raise AssertionError('no error')")
+    assert decide(kernel, tests, "def f(x):\n    raise ValueError('negative input')").passed
+    tests = verdicts_over("def f(x):\n    pass", "f(0)")
+    outcome = decide(kernel, tests, "class Odd(Exception):\n    pass\ndef f(x):\n    raise Odd('mine')")
+    assert not outcome.passed and outcome.error == "StudentError: Odd: mine"
+    with pytest.raises(KernelLost, match="the student's code ran out of time in this test"):
+        decide(kernel, tests, "def f(x):\n    while True:\n        pass", seconds=2)
+    assert printed(kernel, "print('alive')") == "alive\n"
+
+
+def test_limits_are_checked_and_sizes_read_and_written():
+    assert parse_memory("4G") == 4 * 2 ** 30 and parse_memory("512MiB") == 512 * 2 ** 20
+    assert parse_memory("1.5G") == int(1.5 * 2 ** 30) and describe_memory(Limits().memory) == "4 GiB"
+    with pytest.raises(ValueError, match="memory='lots' is not a size"):
+        parse_memory("lots")
+    with pytest.raises(ValueError, match="cell_timeout=0 is out of range"):
+        Limits(cell=0)
