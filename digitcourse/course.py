@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent  # this digitcourse
+ROOT = PACKAGE.parent  # the repository (or the folder the package was installed into)
 NOTEBOOKS = ROOT / "notebooks"
 
 PROFILES = ("full", "quick", "tiny")  # the real experiment, CI's run (minutes), the grader's (seconds)
@@ -47,6 +48,12 @@ def notebooks(folder: str | os.PathLike | None = None) -> list[Path]:
     if not found:
         raise ConfigError(f"No notebook in {folder}/: name the notebooks, or run from the repository root.")
     return found
+
+
+def python_path() -> str:
+    """PYTHONPATH for a child process (a kernel, a grading worker) that must import this digitcourse,
+    the repository's, whether it is installed or not."""
+    return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from typing import Any
 import nbformat
 
 from .checks import check_choice, check_number, unknown_parameter
-from .course import DATA_VARIABLE, PROFILES, ROOT, data_root, environment
+from .course import DATA_VARIABLE, PROFILES, data_root, environment, python_path
 from .errors import ConfigError, DigitcourseError
 from .files import atomic_path
 
@@ -109,8 +109,7 @@ def _kernel_environment() -> dict[str, str]:
     even when it is not installed, to keep its figures in the notebook even where MPLBACKEND is set
     (CI sets Agg, which ipykernel obeys), and DIGITCOURSE_DATA as an absolute path (the kernel runs in
     the notebook's folder, not ours)."""
-    values = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-              "MPLBACKEND": INLINE_FIGURES}
+    values = {"PYTHONPATH": python_path(), "MPLBACKEND": INLINE_FIGURES}
     if os.environ.get(DATA_VARIABLE):
         values[DATA_VARIABLE] = str(data_root().resolve())
     return values

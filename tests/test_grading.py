@@ -235,7 +235,9 @@ def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path],
 
     duplicated = copy.deepcopy(toy)
     test = cell_named(duplicated, "test_standard_error")
-    duplicated.cells.insert(duplicated.cells.index(test) + 1, copy.deepcopy(test))
+    pasted = copy.deepcopy(test)
+    pasted.id = nbformat.v4.new_code_cell().id  # Jupyter gives a pasted cell an id of its own
+    duplicated.cells.insert(duplicated.cells.index(test) + 1, pasted)
     submit(folder, "duplicated_test", name, duplicated)
     bonus = with_cell(copy.deepcopy(toy), "pass", at=len(toy.cells))
     bonus.cells[-1].metadata["nbgrader"] = {"grade": True, "grade_id": "test_bonus", "locked": True,

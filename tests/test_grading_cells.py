@@ -6,8 +6,8 @@ import copy
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from digitcourse.grading.cells import graded_cells, merge
-from digitcourse.grading.verdict import cell_role, defined_names, definitions
+from digitcourse.grading.cells import cell_role, graded_cells, merge
+from digitcourse.grading.verdict import defined_names, definitions
 
 
 def meta(grade_id: str, **flags) -> dict:

@@ -14,7 +14,8 @@ from digitcourse.grading import sandbox
 from digitcourse.grading.kernel import AGENT, Kernel
 from digitcourse.grading.limits import Limits, describe_memory, parse_memory
 from digitcourse.grading.sandbox import Sandbox
-from digitcourse.grading.verdict import KernelLost, Session, Verdicts
+from digitcourse.grading.remote import KernelLost, Session
+from digitcourse.grading.verdict import Verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.available() and not os.environ.get("CI"),

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from digitcourse.grading import wire
+from digitcourse.grading import arguments, wire
 
 
 def no_references(value):
@@ -92,15 +92,15 @@ def test_what_a_callee_changes_in_its_arguments_comes_back_in_place():
     sent = [round_trip(value) for value in args]  # the callee's own copies
     sent_model = torch.nn.Linear(2, 1)
     sent_model.load_state_dict(model.state_dict())
-    before = wire.snapshot(tuple(sent), {"model": sent_model}, no_references)
+    before = arguments.snapshot(tuple(sent), {"model": sent_model}, no_references)
     sent[0].add_(1)
     sent[1]["W"].mul_(3)
     torch.rand(2, generator=sent[2])
     with torch.no_grad():
         sent_model.weight.fill_(7.0)
-    changed = wire.changed_arguments(before, tuple(sent), {"model": sent_model}, no_references)
+    changed = arguments.changed_arguments(before, tuple(sent), {"model": sent_model}, no_references)
     assert [position for position, _ in changed] == [0, 1, 2, "model"]
-    wire.write_back(args, kwargs, round_trip(changed), no_references)
+    arguments.write_back(args, kwargs, round_trip(changed), no_references)
     assert torch.equal(tensor, torch.ones(3)) and grads["W"] is kept_w and torch.equal(kept_w, torch.full((2,), 3.0))
     assert torch.equal(generator.get_state(), sent[2].get_state())
     assert torch.equal(model.weight, torch.full((1, 2), 7.0))
@@ -108,5 +108,5 @@ def test_what_a_callee_changes_in_its_arguments_comes_back_in_place():
 
 def test_an_argument_nobody_changed_does_not_come_back():
     values = (torch.arange(4.0), [1, 2], "text", 3.5)
-    before = wire.snapshot(values, {}, no_references)
-    assert set(before) == {0, 1} and wire.changed_arguments(before, values, {}, no_references) == []
+    before = arguments.snapshot(values, {}, no_references)
+    assert set(before) == {0, 1} and arguments.changed_arguments(before, values, {}, no_references) == []
