@@ -1,0 +1,201 @@
+"""A student's Jupyter kernel in its sandbox, driven by the grader over sockets in the scratch folder.
+
+::
+
+    with Kernel(sandbox, env) as kernel:
+        run = kernel.run("x = 1 + 1", timeout=600)       # Run: outputs, status, error
+        reply = kernel.serve(request, timeout=60, answer=callbacks)   # one call for a test cell
+
+The kernel is ipykernel, started by jupyter_client with its command wrapped by the `Sandbox` and with
+IPC transport (unix sockets in scratch/runtime: the kernel has no network, not even loopback to the
+grader). `run` executes a cell and collects its outputs, interrupting it at its time limit and giving
+up on a kernel that ignores the interrupt (status "stuck") or that died ("dead", or "memory" when the
+sandbox's memory limit killed it). `serve` runs one request of the agent protocol
+(`digitcourse.grading.agent`): the request, the agent's callbacks and its answer all travel as
+``input_request`` / ``input_reply`` messages on the kernel's stdin channel.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import monotonic
+
+import nbformat
+import zmq
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpec
+from nbformat import NotebookNode
+
+from .sandbox import Sandbox
+
+START_TIMEOUT = 120  # seconds for a kernel to start (torch is not imported yet)
+INTERRUPT_GRACE = 10  # seconds a kernel has to stop after an interrupt
+MAX_OUTPUT = 2_000_000  # characters of output kept per cell; the rest is dropped, with a note
+AGENT = "__digitcourse__"
+
+
+@dataclass
+class Run:
+    """What one cell did: its outputs, and how it ended: "ok", "error" (it raised), "timeout"
+    (interrupted at its limit), "stuck" (it ignored the interrupt), "dead" or "memory" (the kernel died,
+    the second time killed at its memory limit)."""
+
+    outputs: list[NotebookNode] = field(default_factory=list)
+    status: str = "ok"
+    error: str = ""  # "ename: evalue" of the error it raised
+
+    @property
+    def kernel_lost(self) -> bool:
+        return self.status in ("stuck", "dead", "memory")
+
+
+class _Manager(KernelManager):
+    """jupyter_client's manager with a kernel command of our making (the sandboxed ipykernel)."""
+
+    def __init__(self, argv: list[str], **options):
+        super().__init__(**options)
+        self._argv = argv
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec(argv=self._argv, display_name="sandboxed Python", language="python",
+                          interrupt_mode="message")
+
+
+class Kernel:
+    """One submission's kernel (see the module's docstring); a context manager that stops it."""
+
+    def __init__(self, sandbox: Sandbox, env: dict[str, str]):
+        self.sandbox = sandbox
+        runtime, self.work = sandbox.scratch / "runtime", sandbox.scratch / "work"
+        runtime.mkdir(parents=True, exist_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.env = sandbox.environment(env)
+        argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                               self.env)
+        self.manager = _Manager(argv, transport="ipc", ip=str(runtime / "kernel"),
+                                connection_file=str(runtime / "kernel.json"))
+        self.client = None
+
+    def __enter__(self) -> Kernel:
+        self.log = open(self.sandbox.scratch / "kernel.log", "wb")  # what ipykernel itself prints
+        self.manager.start_kernel(env=self.env, cwd=str(self.work), stdout=self.log, stderr=self.log)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=START_TIMEOUT)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.stop_channels()
+        if self.manager.has_kernel:
+            self.manager.shutdown_kernel(now=True)
+        self.manager.cleanup_resources()
+        self.log.close()
+        self.sandbox.remove()
+
+    def run(self, code: str, timeout: float) -> Run:
+        """Execute `code` as a cell (no input() allowed) for at most `timeout` seconds."""
+        return self._execute(code, timeout, None)
+
+    def serve(self, request: str, timeout: float, answer: Callable[[str], str]) -> tuple[str | None, Run]:
+        """Run one agent request: the agent reads `request`; `answer(prompt)` replies to each of its
+        callbacks ("callback:..."). Returns the agent's response (None if it sent none) and the Run
+        (the student's prints during the call in its outputs)."""
+        response: list[str] = []
+
+        def on_input(prompt: str) -> str:
+            if prompt == "" and not response:
+                return request
+            if prompt.startswith("result:"):
+                response.append(prompt.removeprefix("result:"))
+                return ""
+            if prompt.startswith("callback:"):
+                return answer(prompt.removeprefix("callback:"))
+            raise _Violation("the code asked for input while the grader was calling it")
+
+        run = self._execute(f"{AGENT}.serve()", timeout, on_input)
+        return (response[0] if response else None), run
+
+    def _execute(self, code: str, timeout: float, on_input: Callable[[str], str] | None) -> Run:
+        client = self.client
+        msg_id = client.execute(code, allow_stdin=on_input is not None, store_history=on_input is None)
+        run, outputs = Run(), _Outputs()
+        deadline, interrupted, idle, replied = monotonic() + timeout, False, False, False
+        poller = zmq.Poller()
+        for channel in (client.iopub_channel, client.shell_channel, client.stdin_channel):
+            poller.register(channel.socket, zmq.POLLIN)
+        while not (idle and replied):
+            if monotonic() > deadline:
+                if interrupted:
+                    return Run(outputs.cells, "stuck")
+                self.manager.interrupt_kernel()
+                interrupted, run.status = True, "timeout"
+                deadline = monotonic() + INTERRUPT_GRACE
+            if not poller.poll(200) and not self.manager.is_alive():
+                return Run(outputs.cells, "memory" if self.sandbox.memory_exceeded() else "dead")
+            while client.stdin_channel.msg_ready():
+                prompt = client.stdin_channel.get_msg(timeout=0)["content"].get("prompt", "")
+                try:
+                    client.input(on_input(prompt) if on_input else "")
+                except _Violation as violation:
+                    client.input("")
+                    run.error = str(violation)
+                    self.manager.interrupt_kernel()
+            while client.iopub_channel.msg_ready():
+                msg = client.iopub_channel.get_msg(timeout=0)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                kind = msg["msg_type"]
+                if kind == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
+                elif kind == "error" and run.status == "ok":
+                    run.status, run.error = "error", f"{msg['content']['ename']}: {msg['content']['evalue']}"
+                    outputs.add(msg)
+                else:
+                    outputs.add(msg)
+            while client.shell_channel.msg_ready():
+                replied = replied or client.shell_channel.get_msg(timeout=0)["parent_header"].get("msg_id") == msg_id
+        run.outputs = outputs.cells
+        return run
+
+
+class _Violation(Exception):
+    """The kernel broke the protocol (asked for input the grader did not expect)."""
+
+
+class _Outputs:
+    """A cell's outputs as nbformat nodes: streams merged, clear_output obeyed, the size capped."""
+
+    def __init__(self):
+        self.cells: list[NotebookNode] = []
+        self.size, self.clear_next, self.truncated = 0, False, False
+
+    def add(self, msg: dict) -> None:
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "clear_output":
+            if content.get("wait"):
+                self.clear_next = True
+            else:
+                self.cells.clear()
+            return
+        if kind not in ("stream", "display_data", "execute_result", "error"):
+            return
+        if self.clear_next:
+            self.cells.clear()
+            self.clear_next = False
+        self.size += len(str(content))
+        if self.size > MAX_OUTPUT:
+            if not self.truncated:
+                self.truncated = True
+                self.cells.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text=f"[the grader kept the first {MAX_OUTPUT:,} characters "
+                                                  "of this cell's output]\n"))
+            return
+        output = nbformat.v4.output_from_msg(msg)
+        last = self.cells[-1] if self.cells else None
+        if kind == "stream" and last is not None and last.output_type == "stream" and last.name == output.name:
+            last.text += output.text
+        else:
+            self.cells.append(output)

@@ -1,0 +1,71 @@
+"""``digitcourse release``: the student version of each notebook, checked for leaks before it is written.
+
+::
+
+    release(["notebooks/hw3_regularization.ipynb"])  # -> release/hw3_regularization/hw3_regularization.ipynb
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+
+from ..course import notebooks, student_colab_links
+from ..errors import ConfigError, DigitcourseError
+from ..files import atomic_write
+from .nbgrader_glue import generate_assignment
+
+# nbgrader's delimiters: what lies between them is removed from the student version
+REGIONS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+
+
+def release(sources: Sequence[str | os.PathLike] = (), *, out: str | os.PathLike = "release",
+            folder: str | os.PathLike | None = None) -> list[Path]:
+    """Write the student version of each notebook (default: every course notebook in `folder`).
+
+    Solutions and hidden tests are removed and read-only cells locked (nbgrader's
+    generate_assignment); each goes to ``out/<name>/<name>.ipynb``, its "Open in Colab" links pointed
+    at that copy on the student branch (`digitcourse.course.student_colab_links`). Before writing,
+    every released notebook is checked for the solution markers and for any solution line of its
+    source: DigitcourseError if one is left, and nothing is written. Returns the released notebooks.
+    """
+    paths = [Path(source) for source in sources] or notebooks(folder)
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"No notebook {path}.")
+    released = {}
+    with tempfile.TemporaryDirectory(prefix="digitcourse-release-") as work:
+        for path in paths:
+            student_source = Path(work) / "sources" / path.name
+            student_source.parent.mkdir(exist_ok=True)
+            student_source.write_text(student_colab_links(path.read_text()))
+            version = generate_assignment(student_source, Path(work) / path.stem)
+            leaks = leaked_solution_lines(nbformat.read(path, as_version=4), nbformat.read(version, as_version=4))
+            if leaks:
+                raise DigitcourseError(f"The student version of {path} still holds solution lines, "
+                                       f"e.g. {leaks[0]!r}: nothing was released.")
+            released[path] = version.read_bytes()
+    return [atomic_write(Path(out) / path.stem / path.name, text) for path, text in released.items()]
+
+
+def leaked_solution_lines(source: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
+    """The lines of `released` that are a marker or a solution/hidden-test line of `source` (and
+    that `source` has nowhere else)."""
+    markers = [marker for region in REGIONS for marker in region]
+    secret, public = set(), set()
+    for cell in source.cells:
+        is_answer = cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")
+        inside = False
+        for line in cell.source.splitlines():
+            if any(begin in line for begin, _ in REGIONS):
+                inside = True
+            elif any(end in line for _, end in REGIONS):
+                inside = False
+            elif line.strip():
+                (secret if inside or is_answer else public).add(line.strip())
+    secret -= public
+    return [line.strip() for cell in released.cells for line in cell.source.splitlines()
+            if line.strip() in secret or any(marker in line for marker in markers)]

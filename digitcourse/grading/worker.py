@@ -1,0 +1,165 @@
+"""Grade one submission: the child process of ``digitcourse grade`` (one per submission).
+
+::
+
+    python -m digitcourse.grading.worker TASK.json
+
+TASK.json names the student, the assignment, the submitted notebook, the assignment's template folder
+(the instructor's notebook and its released version, which no sandbox can reach), a scratch folder
+for the sandbox, the limits, the profile and whether to isolate. The worker merges the submission with
+the instructor's cells (`cells.merge`), runs its code cells in the student's sandboxed kernel, decides
+each test cell here (`verdict.Verdicts`), and writes ``result.json`` (a `Graded`) and ``feedback.html``
+beside TASK.json. It never runs student code itself: only the kernel does.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from time import monotonic
+
+import nbformat
+from nbformat import NotebookNode
+
+from ..course import PROFILE_VARIABLE
+from ..files import atomic_write
+from .cells import cell_role, grade_id, graded_cells, merge
+from .kernel import AGENT, Kernel, Run
+from .limits import Limits, describe_memory
+from .report import Graded
+from .sandbox import Sandbox
+from .remote import KernelLost, Session
+from .verdict import Outcome, Verdicts
+
+RESULT, FEEDBACK = "result.json", "feedback.html"
+INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
+
+
+def grade_submission(task: dict) -> Graded:
+    """Grade the submission that `task` describes (see the module's docstring)."""
+    try:
+        submitted = nbformat.read(task["submission"], as_version=4)
+    except Exception as error:  # not JSON, or JSON that is no notebook
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return Graded.failure("ungradeable", f"not a readable notebook: {first_line}")
+    template = Path(task["template"])
+    released, instructors = (nbformat.read(template / name, as_version=4)
+                             for name in ("release.ipynb", "source.ipynb"))
+    merged, notes = merge(released, instructors, submitted)
+    tests = Verdicts(instructors)
+    limits = Limits(**task["limits"])
+    scratch = Path(task["scratch"])
+    (scratch / "work").mkdir(parents=True)
+    nbformat.write(submitted, scratch / "work" / f"{task['assignment']}.ipynb")
+    sandbox = Sandbox(scratch, limits.memory, isolate=task["isolate"])
+    env = {PROFILE_VARIABLE: task["profile"], "OMP_NUM_THREADS": str(task["threads"]),
+           "MKL_NUM_THREADS": str(task["threads"]), "MPLBACKEND": INLINE_FIGURES}
+    with Kernel(sandbox, env) as kernel:
+        kernel.run(f"import digitcourse.grading.agent as {AGENT}", limits.cell)
+        scores, run_notes = _run_cells(merged, tests, kernel, limits)
+    for cell in released.cells:
+        if cell_role(cell) == "answer":
+            answer = next((c for c in merged.cells if grade_id(c) == grade_id(cell)), None)
+            scores[grade_id(cell)] = 0.0 if answer is None or answer.source.strip() == cell.source.strip() else None
+    if not task["isolate"]:
+        notes.append("graded without a sandbox (--unsafe-no-sandbox)")
+    feedback = atomic_write(Path(task["folder"]) / FEEDBACK, _feedback_page(merged, scores, notes + run_notes, task))
+    return Graded("graded", scores, notes + run_notes, str(feedback))
+
+
+def _run_cells(merged: NotebookNode, tests: Verdicts, kernel: Kernel,
+               limits: Limits) -> tuple[dict[str, float | None], list[str]]:
+    """Run the merged notebook: code cells in the kernel, test cells here. Returns the tests' points
+    and the notes on what went wrong (a failing test's error, time limits, a lost kernel)."""
+    points = {cell.name: cell.points for cell in graded_cells(merged) if cell.auto}
+    scores: dict[str, float | None] = {name: 0.0 for name in points}
+    notes: list[str] = []
+    deadline, stopped, count = monotonic() + limits.notebook, "", 0
+    for number, cell in enumerate(merged.cells, start=1):
+        role = cell_role(cell)
+        if cell.cell_type != "code" or (role != "test" and not cell.source.strip()):
+            continue
+        left = deadline - monotonic()
+        if not stopped and left <= 0:
+            stopped = f"the notebook reached its time limit of {limits.notebook} s before cell {number}"
+        if stopped:
+            cell.outputs = [_not_run(stopped)]
+            continue
+        count += 1
+        cell.execution_count = count
+        if role == "test":
+            outcome, lost = _verdict(tests, grade_id(cell), kernel, monotonic() + min(limits.cell, left))
+            cell.outputs = outcome.outputs
+            if outcome.passed:
+                scores[grade_id(cell)] = points.get(grade_id(cell), 0.0)
+            else:
+                notes.append(f"{grade_id(cell)} failed: {outcome.error}")
+            if lost:
+                stopped = f"{lost} (cell {number})"
+            continue
+        run = kernel.run(cell.source, min(limits.cell, left))
+        cell.outputs = run.outputs
+        if run.status == "timeout":
+            notes.append(f"cell {number} ran out of time (at most {limits.cell} s a cell) and was interrupted")
+        if run.kernel_lost:
+            stopped = _lost(run, number, limits)
+    if stopped:
+        notes.append(f"{stopped}: no later cell ran")
+    return scores, notes
+
+
+def _verdict(tests: Verdicts, grade_id: str, kernel: Kernel, deadline: float) -> tuple[Outcome, str]:
+    """A test cell's outcome, and why the kernel was lost if it was ("" if not)."""
+    try:
+        return tests.run(grade_id, Session(kernel, deadline)), ""
+    except KernelLost as lost:
+        return Outcome(False, lost.why, [_not_run(lost.why)]), lost.why
+
+
+def _lost(run: Run, number: int, limits: Limits) -> str:
+    return {"stuck": f"the kernel stopped answering in cell {number}",
+            "dead": f"the kernel died in cell {number} (os._exit, a crash?)",
+            "memory": f"the kernel ran out of memory in cell {number} (the limit is "
+                      f"{describe_memory(limits.memory)})"}[run.status]
+
+
+def _not_run(reason: str) -> NotebookNode:
+    return nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])
+
+
+
+def _feedback_page(merged: NotebookNode, scores: dict, notes: list[str], task: dict) -> str:
+    """The student's feedback: their graded notebook with every test's outcome, and a summary on top.
+
+    Outputs are the student's own: the page is sanitized (no scripts), so that what a notebook printed
+    cannot act in the reader's browser."""
+    from nbconvert import HTMLExporter
+
+    cells = graded_cells(merged)
+    lines = [f"# Feedback: {task['assignment']} ({task['student']})", "",
+             f"Graded in the `{task['profile']}` profile.", "",
+             "| cell | points | out of |", "| --- | --- | --- |"]
+    for cell in cells:
+        score = scores.get(cell.name)
+        lines.append(f"| {cell.name} | {'to be graded by hand' if score is None else f'{score:g}'} | "
+                     f"{cell.points:g} |")
+    lines += ["", *[f"- {note}" for note in notes]]
+    page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("\n".join(lines)), *merged.cells],
+                                    metadata=merged.metadata)
+    exporter = HTMLExporter(sanitize_html=True)
+    body, _ = exporter.from_notebook_node(page)
+    return body
+
+
+def main(task_file: str) -> None:
+    task = json.loads(Path(task_file).read_text())
+    try:
+        result = grade_submission(task)
+    finally:
+        shutil.rmtree(task["scratch"], ignore_errors=True)
+    atomic_write(Path(task_file).parent / RESULT, result.to_json())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
