@@ -107,7 +107,7 @@ class Session:
         """How an object of the kernel's is seen here: only ever as a handle."""
         if set(reference) != {"handle", "type", "repr"}:
             raise wire.WireError("the kernel may only send handles")
-        return RemoteObject(self, reference["handle"], str(reference["type"]), str(reference["repr"]))
+        return RemoteObject(self, reference["handle"], str(reference["repr"]))
 
     def _answer(self, prompt: str) -> str:
         """Run a callback the student's code made (the test's own function) and encode its answer."""
@@ -162,8 +162,8 @@ class Remote:
 class RemoteObject:
     """An object that stays in the student's kernel (see the module's docstring)."""
 
-    def __init__(self, session: Session, handle: int, kind: str, text: str):
-        self._session, self._handle, self._kind, self._text = session, handle, kind, text
+    def __init__(self, session: Session, handle: int, text: str):
+        self._session, self._handle, self._text = session, handle, text  # text: the kernel's repr
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
