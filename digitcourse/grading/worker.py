@@ -56,7 +56,10 @@ def grade_submission(task: dict) -> Graded:
     env = {PROFILE_VARIABLE: task["profile"], "OMP_NUM_THREADS": str(task["threads"]),
            "MKL_NUM_THREADS": str(task["threads"]), "MPLBACKEND": INLINE_FIGURES}
     with Kernel(sandbox, env) as kernel:
-        kernel.run(f"import digitcourse.grading.agent as {AGENT}", limits.cell)
+        started = kernel.run(f"import digitcourse.grading.agent as {AGENT}", limits.cell)
+        if started.status != "ok":
+            return Graded.failure("failed", f"the grader's helper did not start in the kernel: {started.error}",
+                                  notes)
         scores, run_notes = _run_cells(merged, tests, kernel, limits)
     for cell in released.cells:
         if cell_role(cell) == "answer":
