@@ -7,7 +7,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from digitcourse.grading.cells import cell_role, graded_cells, merge
-from digitcourse.grading.verdict import defined_names, definitions
+from digitcourse.grading.verdict import Verdicts, defined_names, definitions
 
 
 def meta(grade_id: str, **flags) -> dict:
@@ -93,9 +93,17 @@ def test_a_test_sees_the_imports_functions_and_constants_of_a_cell_not_its_work(
     source = ("import numpy as np\nfrom math import sqrt\nRATE = 0.1\nSIZES = {'full': [1, 2]}\n"
               "data = load('mnist')\ndef helper(x):\n    return sqrt(x)\nclass Net:\n    pass\n"
               "model = train(data)\n%matplotlib inline\n")
-    kept = definitions(source)
+    kept = "\n".join(definitions(source))
     assert "load(" not in kept and "train(" not in kept and "matplotlib" not in kept
     for line in ("import numpy as np", "from math import sqrt", "RATE = 0.1", "def helper(x):", "class Net:"):
         assert line in kept
-    assert defined_names(source) == ["helper", "Net"]
-    assert definitions("this is not python (") == ""
+    assert len(definitions(source)) == 6 and defined_names(source) == ["helper", "Net"]
+    assert definitions("this is not python (") == []
+
+
+def test_a_definition_that_needs_the_notebooks_data_is_left_out_and_the_rest_kept():
+    cells = [new_code_cell("import math\ndef scores(x, data=features):\n    return x\ndef half(x):\n    return x / 2"),
+             new_code_cell("assert half(4) == 2 and math.pi > 3 and 'scores' not in globals()",
+                           metadata=meta("test_half", grade=True, points=1))]
+    verdicts = Verdicts(new_notebook(cells=cells))
+    assert "half" in verdicts.namespace and "scores" not in verdicts.namespace

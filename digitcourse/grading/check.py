@@ -176,8 +176,9 @@ class _Lab:
         self.stubs = {grade_id(cell): cell.source for cell in released.cells if cell_role(cell) == "exercise"}
         self.equivalents = {grade_id(cell): cell.metadata.get("digitcourse", {}).get("equivalent_mutants", [])
                             for cell in instructors.cells if cell_role(cell) == "exercise"}
-        self.setup = [definitions(cell.source) for cell in instructors.cells
-                      if cell.cell_type == "code" and cell_role(cell) not in ("exercise", "test")]
+        self.setup = [statement for cell in instructors.cells
+                      if cell.cell_type == "code" and cell_role(cell) not in ("exercise", "test")
+                      for statement in definitions(cell.source)]
         self.folder, self.profile, self.starts = folder, profile, 0
         self.kernel: Kernel | None = None
 

@@ -56,10 +56,17 @@ class Verdicts:
                 for name in defined_names(cell.source):
                     self.namespace[name] = Remote(name)
             else:
-                code = definitions(cell.source)
-                if code:
-                    with _quiet():
-                        exec(compile(code, f"<instructor's cell {number}>", "exec"), self.namespace)
+                for statement in definitions(cell.source):
+                    self._define(statement, number)
+
+    def _define(self, statement: str, number: int) -> None:
+        """Run one definition of the instructor's cell `number`; one that needs what only the notebook's
+        run makes (a default taken from the data, say) is left out: a test cannot rely on it."""
+        try:
+            with _quiet():
+                exec(compile(statement, f"<instructor's cell {number}>", "exec"), self.namespace)
+        except Exception:
+            pass
 
     def run(self, grade_id: str, session: Session) -> Outcome:
         """Execute the test cell `grade_id` here, its exercises calling into `session`'s kernel."""
@@ -82,15 +89,15 @@ def defined_names(source: str) -> list[str]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
-def definitions(source: str) -> str:
-    """The statements of a cell a test may rely on: its imports, top-level functions and classes, and
-    names bound to literal constants; the rest (loading data, training) is left out."""
+def definitions(source: str) -> list[str]:
+    """The statements of a cell a test may rely on, one by one: its imports, top-level functions and
+    classes, and names bound to literal constants; the rest (loading data, training) is left out."""
     tree = _parse(source)
     kept = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef,
                                                           ast.AsyncFunctionDef, ast.ClassDef))
             or (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
                 and _is_literal(node.value))]
-    return "\n".join(ast.unparse(node) for node in kept)
+    return [ast.unparse(node) for node in kept]
 
 
 def _is_literal(node: ast.AST) -> bool:
