@@ -320,7 +320,7 @@ HW1_OUTPUTS = {
     "batch-size-table": {"text/html": 1, "image/png": 1},
     "ffn-learning-rate-table": {"text/html": 1, "image/png": 1},
     "regularization-table": {"text/html": 1},
-    "regularization-figure": {"image/png": 1},
+    "regularization-figure": {"image/png": 3},  # one per setting
     "confusion-figure": {"text/html": 1, "image/png": 1},
     "separable-figure": {"text/html": 1, "image/png": 1},
     "nets-table": {"text/html": 1},
