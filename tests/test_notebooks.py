@@ -303,3 +303,75 @@ def test_tiny_run_without_fashion_mnist_says_so_and_completes_on_mnist(tmp_path)
     table = tagged(notebook, "study-table")[0].outputs[0]["data"]["text/html"]
     assert "Fashion-MNIST" not in table and "MNIST" in table
     assert len(read_results(output)) > 0
+
+
+# The quick run of hw4_capacity ------------------------------------------------------------------------
+
+HW4 = "hw4_capacity"
+# tag of a cell -> the outputs it must show: mime type -> how many
+HW4_OUTPUTS = {
+    "batch-epoch-figures": {"image/png": 2}, "batch-time-figures": {"image/png": 2},  # loss and accuracy each
+    "batch-timing-table": {"text/html": 1},
+    "followup-figure": {"image/png": 1}, "followup-table": {"text/html": 1},
+    "penalty-table": {"text/html": 1}, "penalty-figures": {"image/png": 2},  # L1 and L2
+    "norms-figure": {"image/png": 1, "text/html": 1},
+    "architecture-table": {"text/html": 1}, "architecture-figure": {"image/png": 1},
+    "regression-search-table": {"text/html": 1}, "regression-table": {"text/html": 1},
+    "regression-surfaces": {"image/png": 2}, "radius-table": {"text/html": 1},  # m = 100 and 1000
+    "comparison-table": {"text/html": 1},
+}
+# Every number report 003 gives: the final loss (~0.325) and accuracy (~0.9) of every batch size, its
+# learning rates 0.4 and 0.2, "constant" epoch times, its three strengths, the L2 collapse (~60% then
+# ~10%, and L1 "similar"), its best settings, depth 1 at ~90% and depth 2 ~1% better, its best
+# architecture, its widths 254-190-142, and both regression MSEs.
+HW4_REPORT_NUMBERS = [0.325, 0.9, 0.4, 0.2, "constant", "5e-05, 0.0005, 0.005", 0.6, 0.1,
+                      "L1 or L2 at 5e-5 or 5e-4", 0.01, "512-384", "254-190-142", 0.00573, 0.0135]
+
+
+def hw4_outputs(executed_notebooks, tag: str) -> list:
+    return [output for cell in tagged(read(executed_notebooks[HW4]), tag) for output in cell.outputs]
+
+
+@pytest.mark.slow
+def test_hw4_quick_run_passes_every_graded_test_cell(executed_notebooks):
+    tests = [cell for cell in read(executed_notebooks[HW4]).cells if is_test_cell(cell)]
+    assert [grading(cell)["grade_id"] for cell in tests] == ["test_best_setting", "test_count_parameters"]
+    for cell in tests:
+        assert cell.execution_count is not None, grading(cell)["grade_id"]
+        assert not [o for o in cell.outputs if o.output_type == "error"], grading(cell)["grade_id"]
+        assert "visible tests passed" in text_of([cell]), grading(cell)["grade_id"]
+
+
+@pytest.mark.slow
+def test_hw4_quick_run_shows_every_table_and_figure(executed_notebooks):
+    for tag, expected in HW4_OUTPUTS.items():
+        outputs = hw4_outputs(executed_notebooks, tag)
+        for mime, count in expected.items():
+            shown = [output["data"][mime] for output in outputs if mime in output.get("data", {})]
+            assert len(shown) == count, (tag, mime, len(shown))
+            if mime == "text/html":
+                assert all("<table" in html for html in shown), tag
+
+
+@pytest.mark.slow
+def test_hw4_quick_run_times_every_batch_size_and_grids_fifteen_architectures(executed_notebooks):
+    timing = hw4_outputs(executed_notebooks, "batch-timing-table")[-1]["data"]["text/html"]
+    for shown in ("128", "1024", "60000 (full batch)", "ms per update", "SE (ms)", "s per epoch", "SE (s)"):
+        assert shown in timing, shown
+    architectures = hw4_outputs(executed_notebooks, "architecture-table")[-1]["data"]["text/html"]
+    for name in ("128", "256-192", "512-384-288", "128-128", "512-512-512", "shrinking by 3/4", "constant"):
+        assert f">{name}<" in architectures, name
+    assert architectures.count("shrinking by 3/4") == 6 and architectures.count(">constant<") == 6
+    regression = hw4_outputs(executed_notebooks, "regression-table")[-1]["data"]["text/html"]
+    assert "1.35e-02" in regression and "5.73e-03" in regression  # the report's MSEs beside ours
+
+
+@pytest.mark.slow
+def test_hw4_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
+    comparison = hw4_outputs(executed_notebooks, "comparison-table")
+    assert [RESULTS_KEY in output.get("metadata", {}) for output in comparison] == [True]
+    results = read_results(executed_notebooks[HW4])
+    for number in HW4_REPORT_NUMBERS:
+        assert number in results["reference"].tolist(), number
+    assert results["ours"].notna().all()
+    assert "This run: profile 'quick'" in text_of(tagged(read(executed_notebooks[HW4]), "run-info"))
