@@ -113,6 +113,8 @@ def learning_curves(runs: Run | dict[str, Run], metric: str | Sequence[str] = "v
     ax = _axes(6.4, 4)
     sns.lineplot(long, x=x, y="value", hue=hue, style=style, errorbar="se",
                  marker="o" if points <= MARKED_POINTS else None, ax=ax)
+    if style:  # a legend of settings and metrics would cover the lines
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     ax.set(xlabel=X_LABELS.get(x, x), ylabel=_axis_label(metrics), title=title or "Learning curves" + (
         f" (mean ± standard error over {seeds.pop()} seeds)" if len(seeds) == 1 else ""))
     return ax.figure

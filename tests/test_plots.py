@@ -97,6 +97,12 @@ def test_learning_curves_of_many_epochs_draw_no_marker_on_each(history):
     assert len(ax.lines[0].get_xdata()) == 80 and ax.lines[0].get_marker() in ("None", None, "")
 
 
+def test_learning_curves_of_several_settings_and_metrics_keep_the_legend_beside_the_axes(trials, history):
+    ax = plots.learning_curves({"narrow": trials[8], "one run": history}, ["train_loss", "val_loss"]).axes[0]
+    assert "training loss" in legend_texts(ax) and "narrow" in legend_texts(ax)
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.bbox.x1 - 1
+
+
 def test_learning_curves_name_the_nearest_x_for_a_typo(history):
     with pytest.raises(dc.ConfigError, match="x='tme' is not recorded.*did you mean 'time'"):
         plots.learning_curves(history, "val_loss", x="tme")
