@@ -1,5 +1,5 @@
-"""Figures: learning curves, comparisons with standard errors, search scores, confusion matrices, image
-grids, surfaces.
+"""Figures: learning curves, comparisons with standard errors, means against a number per setting, search
+scores, confusion matrices, image grids, surfaces.
 
 Every function returns a matplotlib Figure and shows nothing itself: a notebook cell whose last line is
 the call displays it once; a script saves it with `fig.savefig(path)`. pyplot does not keep these
@@ -30,6 +30,8 @@ SPLITS = {"train": "training", "val": "validation", "test": "test"}
 UNITS = {"accuracy": "accuracy (fraction correct)", "loss": "loss (mean per example)"}
 LABELS = {"gap": "generalization gap (train - test accuracy)", "seconds": "training time per seed (s)",
           "lr": "learning rate", "epochs": "epochs run", "best_epoch": "best epoch"}
+X_LABELS = {"epoch": "epoch", "time": "wall-clock training time (s)", "updates": "updates (optimizer steps)"}
+MARKED_POINTS = 60  # a line of more points is drawn without a marker on each
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -83,30 +85,55 @@ Run = History | Trials | pd.DataFrame
 
 
 def learning_curves(runs: Run | dict[str, Run], metric: str | Sequence[str] = "val_accuracy", *,
-                    title: str | None = None) -> Figure:
-    """`metric` (one or several, e.g. ["train_loss", "val_loss"]) against the epoch.
+                    x: str = "epoch", title: str | None = None) -> Figure:
+    """`metric` (one or several, e.g. ["train_loss", "val_loss"]) against the epoch, or against `x`.
 
     runs: one History (one line), one Trials (the mean over seeds with a ± standard-error band), a
-    table with one row per epoch (an "epoch" column and the metrics, as History.epochs), or a dict
-    name -> any of these (one line per setting, overlaid).
+    table with one row per epoch (an "epoch" column and the metrics, as History.epochs; with a "seed"
+    column, as Trials.curves, the seeds are averaged), or a dict name -> any of these (one line per
+    setting, overlaid).
+    x: "epoch"; "time", the wall-clock seconds of training so far (each seed's epoch `seconds` added
+    up; with several seeds an epoch's point sits at their mean time); or another column of the
+    tables, e.g. "updates" that the caller added.
     """
     runs = runs if isinstance(runs, dict) else {"": runs}
-    curves = {name: run.curves if isinstance(run, Trials) else _epochs(run).assign(seed=0)
-              for name, run in runs.items()}
-    metrics = _metrics(metric, next(iter(curves.values())).columns)
-    long = _long(curves, metrics, ["epoch", "seed"])
+    curves = {name: _per_seed(run) for name, run in runs.items()}
+    if x == "time":
+        curves = {name: _with_time(table) for name, table in curves.items()}
+    columns = next(iter(curves.values())).columns
+    metrics = _metrics(metric, columns)
+    if x not in columns:
+        known = ["epoch", "time", *(c for c in columns if c not in ("epoch", "seed", "stopped"))]
+        raise ConfigError(f"x={x!r} is not recorded{nearest(x, known)}; choose from: {', '.join(known)}.")
+    long = _long(curves, metrics, list(dict.fromkeys(["epoch", "seed", x])))
     hue = "setting" if len(runs) > 1 else ("metric" if len(metrics) > 1 else None)
     style = "metric" if hue == "setting" and len(metrics) > 1 else None
     seeds = {len(run.final) for run in runs.values() if isinstance(run, Trials)}
+    points = long.groupby(["setting", "metric"])[x].nunique().max()
     ax = _axes(6.4, 4)
-    sns.lineplot(long, x="epoch", y="value", hue=hue, style=style, errorbar="se", marker="o", ax=ax)
-    ax.set(xlabel="epoch", ylabel=_axis_label(metrics), title=title or "Learning curves" + (
+    sns.lineplot(long, x=x, y="value", hue=hue, style=style, errorbar="se",
+                 marker="o" if points <= MARKED_POINTS else None, ax=ax)
+    if style:  # a legend of settings and metrics would cover the lines
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    ax.set(xlabel=X_LABELS.get(x, x), ylabel=_axis_label(metrics), title=title or "Learning curves" + (
         f" (mean ± standard error over {seeds.pop()} seeds)" if len(seeds) == 1 else ""))
     return ax.figure
 
 
-def _epochs(run: History | pd.DataFrame) -> pd.DataFrame:
-    return run if isinstance(run, pd.DataFrame) else run.epochs
+def _per_seed(run: Run) -> pd.DataFrame:
+    """One row per (seed, epoch): Trials.curves, or a History's (or a table's) epochs as seed 0 unless
+    the table names its seeds."""
+    if isinstance(run, Trials):
+        return run.curves
+    table = run if isinstance(run, pd.DataFrame) else run.epochs
+    return table if "seed" in table else table.assign(seed=0)
+
+
+def _with_time(curves: pd.DataFrame) -> pd.DataFrame:
+    """curves with a "time" column: per seed the running sum of the epochs' seconds, then averaged
+    over the seeds of each epoch (so that a line's points line up across seeds)."""
+    elapsed = curves.groupby("seed")["seconds"].cumsum()
+    return curves.assign(time=elapsed.groupby(curves["epoch"]).transform("mean"))
 
 
 def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accuracy", *,
@@ -133,6 +160,45 @@ def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accur
         sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     over = f"{seeds.pop()} seeds" if len(seeds) == 1 else "several seeds"
     ax.set(xlabel="setting", ylabel=_axis_label(metrics), title=title or f"Mean ± standard error, {over}")
+    return ax.figure
+
+
+def means_against(trials: dict[str, Trials], x: dict[str, float],
+                  metric: str | Sequence[str] = "test_accuracy", *, xlabel: str,
+                  groups: dict[str, str] | None = None, log_x: bool = False,
+                  title: str | None = None) -> Figure:
+    """Each setting's mean `metric` (± standard-error bars over its seeds) against a number of its own.
+
+    trials: name -> Trials; x: name -> the setting's number, e.g. its parameter count (every name of
+    `trials` needs one); metric: one name or several (one colour each, e.g. ["train_accuracy",
+    "test_accuracy"]); groups: name -> a group label (one marker each, e.g. "depth 2"); log_x: a
+    logarithmic x axis.
+    """
+    if not isinstance(trials, dict) or not trials:
+        raise ConfigError("means_against needs a dict name -> Trials, e.g. {'128': trials_a, '512': trials_b}.")
+    missing = [name for name in trials if name not in x]
+    if missing:
+        raise ConfigError(f"x has no number for {missing[0]!r}; give one per setting, e.g. its parameter count.")
+    metrics = _metrics(metric, next(iter(trials.values())).final.columns)
+    groups = groups or {name: "" for name in trials}
+    group_names = list(dict.fromkeys(groups[name] for name in trials))
+    colours = sns.color_palette(n_colors=len(metrics))
+    markers = "osD^vP*X"
+    ax = _axes(7, 4.2)
+    for colour, m in zip(colours, metrics):
+        for marker, group in zip(markers * len(group_names), group_names):
+            names = [name for name in trials if groups[name] == group]
+            values = [trials[name].final[m] for name in names]
+            sem = [v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else 0.0 for v in values]
+            label = ", ".join(filter(None, [_label(m, units=False) if len(metrics) > 1 else "", group]))
+            ax.errorbar([float(x[name]) for name in names], [float(v.mean()) for v in values], yerr=sem, fmt=marker,
+                        color=colour, capsize=3, label=label or None)
+    if len(metrics) > 1 or len(group_names) > 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    seeds = {len(t.final) for t in trials.values()}
+    over = f"{seeds.pop()} seeds" if len(seeds) == 1 else "several seeds"
+    ax.set(xlabel=xlabel, ylabel=_axis_label(metrics), xscale="log" if log_x else "linear",
+           title=title or f"Mean ± standard error over {over}")
     return ax.figure
 
 
@@ -198,8 +264,13 @@ def image_grid(x: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tenso
     return fig
 
 
-def surface(x: torch.Tensor, panels: dict[str, torch.Tensor]) -> Figure:
-    """3-D surfaces side by side, title -> z [G*G] over the grid x [G*G, 2] of regression_data(m).test.x."""
+def surface(x: torch.Tensor, panels: dict[str, torch.Tensor], *,
+            zlabel: str | dict[str, str] = "f(x1, x2)") -> Figure:
+    """3-D surfaces side by side, title -> z [G*G] over the grid x [G*G, 2] of regression_data(m).test.x.
+
+    zlabel: the z-axis label of every panel, or title -> label (panels not named keep "f(x1, x2)"),
+    e.g. {"error": "prediction - f(x1, x2)"}.
+    """
     side = math.isqrt(len(x))
     fig = _figure(5 * len(panels), 4.5)
     for position, (title, z) in enumerate(panels.items(), start=1):
@@ -209,7 +280,8 @@ def surface(x: torch.Tensor, panels: dict[str, torch.Tensor]) -> Figure:
         grid = [t.detach().cpu().reshape(side, side).numpy() for t in (x[:, 0], x[:, 1], z)]
         ax = fig.add_subplot(1, len(panels), position, projection="3d")
         ax.plot_surface(*grid, cmap="viridis", linewidth=0)
-        ax.set(xlabel="x1", ylabel="x2", zlabel="f(x1, x2)", title=title)
+        label = zlabel.get(title, "f(x1, x2)") if isinstance(zlabel, dict) else zlabel
+        ax.set(xlabel="x1", ylabel="x2", zlabel=label, title=title)
     return fig
 
 

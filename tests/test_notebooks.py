@@ -1,8 +1,10 @@
-"""The course's notebooks: their conventions (read from the committed sources) and runs of them.
+"""The course's notebooks: their conventions (read from the committed sources), hw3's quick run, and
+how a notebook is executed.
 
 The quick-profile run of every notebook is the `executed_notebooks` fixture (conftest.py), shared with
-the book tests. Runs with a wrong parameter stop at the validation cell within seconds; the mechanics
-of `digitcourse.execute` are tested on small notebooks written here.
+the book tests; each other notebook's run is checked in its own module (test_hw1_linear_models.py, ...).
+Runs with a wrong parameter stop at the validation cell within seconds; the mechanics of
+`digitcourse.execute` are tested on small notebooks written here.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from papermill.exceptions import PapermillExecutionError
 from digitcourse.course import NOTEBOOKS, ROOT, data_root, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.execute import execute_notebook, notebook_parameters
-from digitcourse.results import RESULTS_KEY, read_results
+from digitcourse.results import read_results
+from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, grading,
+                             is_test_cell, read, tagged, text_of)
 
 SOURCES = notebooks()
 HW3 = NOTEBOOKS / "hw3_regularization.ipynb"
@@ -38,29 +42,6 @@ HW3_OUTPUTS = {
 # Every number report 001 gives: keep 0.8, lambda 0.0005, learning rates 0.10 and 0.0010, trials from
 # 20% to 81.85%, at least 10 trials; and its best setting.
 REPORT_NUMBERS = [0.8, 0.0005, 0.1, 0.001, 0.2, 0.8185, 10, "dropout + L2"]
-
-
-def read(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(path, as_version=4)
-
-
-def grading(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def is_test_cell(cell) -> bool:
-    return cell.cell_type == "code" and grading(cell).get("grade") and not grading(cell).get("solution")
-
-
-def tagged(notebook, tag: str) -> list:
-    cells = [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
-    assert cells, f"no cell is tagged {tag!r}"
-    return cells
-
-
-def text_of(cells) -> str:
-    """All stream and error text the cells printed."""
-    return "".join(output.get("text", "") + output.get("evalue", "") for cell in cells for output in cell.outputs)
 
 
 def readme_setup_cell() -> str:
@@ -159,24 +140,14 @@ def test_notebook_ends_with_the_comparison_with_the_report_and_a_closing_note(so
 
 @pytest.mark.slow
 def test_hw3_quick_run_passes_every_graded_test_cell(executed_notebooks):
-    tests = [cell for cell in read(executed_notebooks["hw3_regularization"]).cells if is_test_cell(cell)]
-    assert len(tests) == 8
-    for cell in tests:
-        assert cell.execution_count is not None, grading(cell)["grade_id"]
-        assert not [o for o in cell.outputs if o.output_type == "error"], grading(cell)["grade_id"]
-        assert "visible tests passed" in text_of([cell]), grading(cell)["grade_id"]
+    assert_graded_tests_passed(executed_notebooks["hw3_regularization"], [
+        "test_softmax_cross_entropy", "test_dropout", "test_forward", "test_backward", "test_penalty_gradients",
+        "test_add_gradient_noise", "test_sgd_step", "test_standard_error"])
 
 
 @pytest.mark.slow
 def test_hw3_quick_run_shows_every_table_and_figure(executed_notebooks):
-    notebook = read(executed_notebooks["hw3_regularization"])
-    for tag, expected in HW3_OUTPUTS.items():
-        outputs = [output for cell in tagged(notebook, tag) for output in cell.outputs]
-        for mime, count in expected.items():
-            shown = [output["data"][mime] for output in outputs if mime in output.get("data", {})]
-            assert len(shown) == count, (tag, mime, len(shown))
-            if mime == "text/html":
-                assert all("<table" in html for html in shown), tag
+    assert_shows(executed_notebooks["hw3_regularization"], HW3_OUTPUTS)
 
 
 @pytest.mark.slow
@@ -188,13 +159,7 @@ def test_hw3_quick_run_studies_both_data_sets(executed_notebooks):
 
 @pytest.mark.slow
 def test_hw3_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
-    comparison = tagged(read(executed_notebooks["hw3_regularization"]), "comparison-table")[0]
-    assert [RESULTS_KEY in output.get("metadata", {}) for output in comparison.outputs] == [True]
-    results = read_results(executed_notebooks["hw3_regularization"])
-    for number in REPORT_NUMBERS:
-        assert number in results["reference"].tolist(), number
-    assert results["ours"].notna().all()
-    assert "This run: profile 'quick'" in text_of(tagged(read(executed_notebooks["hw3_regularization"]), "run-info"))
+    assert_compares_every_report_number(executed_notebooks["hw3_regularization"], REPORT_NUMBERS)
 
 
 # Wrong parameters stop a run at once, with one line --------------------------------------------------
@@ -303,124 +268,3 @@ def test_tiny_run_without_fashion_mnist_says_so_and_completes_on_mnist(tmp_path)
     table = tagged(notebook, "study-table")[0].outputs[0]["data"]["text/html"]
     assert "Fashion-MNIST" not in table and "MNIST" in table
     assert len(read_results(output)) > 0
-
-
-# The quick run of hw1_linear_models ------------------------------------------------------------------
-
-HW1 = NOTEBOOKS / "hw1_linear_models.ipynb"
-# tag of a cell -> the outputs it must show: mime type -> how many
-HW1_OUTPUTS = {
-    "data-figure": {"image/png": 1},
-    "perceptron-results": {"text/html": 1, "image/png": 1},
-    "logistic-results": {"text/html": 1, "image/png": 1},
-    "mlp-results": {"text/html": 1, "image/png": 2},
-    "trajectory-table": {"text/html": 1},
-    "logistic-torch-table": {"text/html": 1},
-    "logistic-torch-figures": {"image/png": 3},
-    "batch-size-table": {"text/html": 1, "image/png": 1},
-    "ffn-learning-rate-table": {"text/html": 1, "image/png": 1},
-    "regularization-table": {"text/html": 1},
-    "regularization-figure": {"image/png": 3},  # one per setting
-    "confusion-figure": {"text/html": 1, "image/png": 1},
-    "separable-figure": {"text/html": 1, "image/png": 1},
-    "nets-table": {"text/html": 1},
-    "comparison-table": {"text/html": 1},
-}
-# Every number of report 002: Tables 1-4 and 6-8, the defaults of Table 5, the settings of 2.2 (c), and
-# its choices (best learning rates by validation accuracy; best regularization by validation and by test).
-HW1_REPORT_NUMBERS = [
-    0.4654, 0.4610, 0.3422,                                  # Table 1
-    0.6205, 0.6229, 0.4556, 0.6564, 0.6575, 0.6068,          # Table 2
-    0.7984, 0.7888, 0.7656,                                  # Table 3
-    0.6503, 0.6163, 0.6200, 0.6535, 0.5577, 0.6224, 0.01,    # Table 4 and its best learning rate
-    20, 0.1, 200, 2, 0.0, 16, "ReLU", "SGD",                 # Table 5
-    0.7429, 151.21, 0.7202, 37.41,                           # Table 6
-    0.4726, 0.4721, 0.8195, 0.7486, 0.8200, 0.7391, 0.7230,  # Table 7
-    150, 256, 0.2, 0.0001, 0.7561, 0.8651, 0.7845, 0.8596, 0.8536, "none", "dropout 0.2",  # Table 8
-]
-
-
-def hw1_outputs(notebook, tag: str, mime: str) -> list[str]:
-    return [output["data"][mime] for cell in tagged(notebook, tag) for output in cell.outputs
-            if mime in output.get("data", {})]
-
-
-@pytest.mark.slow
-def test_hw1_quick_run_passes_every_graded_test_cell(executed_notebooks):
-    tests = [cell for cell in read(executed_notebooks["hw1_linear_models"]).cells if is_test_cell(cell)]
-    assert [grading(cell)["grade_id"] for cell in tests] == [
-        "test_perceptron_update", "test_logistic_regression_step", "test_mlp_loss_and_gradients",
-        "test_sign_net_weights", "test_relu_net_weights"]
-    for cell in tests:
-        assert cell.execution_count is not None, grading(cell)["grade_id"]
-        assert not [o for o in cell.outputs if o.output_type == "error"], grading(cell)["grade_id"]
-        assert "visible tests passed" in text_of([cell]), grading(cell)["grade_id"]
-
-
-@pytest.mark.slow
-def test_hw1_quick_run_shows_every_table_and_figure(executed_notebooks):
-    notebook = read(executed_notebooks["hw1_linear_models"])
-    for tag, expected in HW1_OUTPUTS.items():
-        for mime, count in expected.items():
-            shown = hw1_outputs(notebook, tag, mime)
-            assert len(shown) == count, (tag, mime, len(shown))
-            if mime == "text/html":
-                assert all("<table" in html for html in shown), tag
-
-
-@pytest.mark.slow
-def test_hw1_numpy_models_follow_dc_fit_from_the_same_weights(executed_notebooks):
-    printed = text_of(tagged(read(executed_notebooks["hw1_linear_models"]), "trajectory-table"))
-    gaps = dict(re.findall(r"^(.+?): after \d+ epoch\(s\) the weights of numpy and dc.fit differ by at most (\S+)$",
-                           printed, re.M))
-    assert set(gaps) == {"logistic regression", "MLP"}, printed
-    assert all(float(gap) < 1e-12 for gap in gaps.values()), gaps
-
-
-@pytest.mark.slow
-def test_hw1_part_2_tables_give_standard_errors_and_count_diverged_seeds(executed_notebooks):
-    notebook = read(executed_notebooks["hw1_linear_models"])
-    for tag in ("logistic-torch-table", "ffn-learning-rate-table", "regularization-table"):
-        html = hw1_outputs(notebook, tag, "text/html")[0]
-        assert "SE" in html and "diverged" in html and " of 3" in html, tag
-    batch = hw1_outputs(notebook, "batch-size-table", "text/html")[0]
-    assert all(column in batch for column in ("updates per epoch", "ms per update", "training time SE (s)")), batch
-
-
-@pytest.mark.slow
-def test_hw1_report_relu_net_needs_sign_of_zero_to_be_one_and_ours_does_not(executed_notebooks):
-    html = hw1_outputs(read(executed_notebooks["hw1_linear_models"]), "nets-table", "text/html")[0]
-    header = re.findall(r"<th>([^<]*right \(%\))</th>", html)
-    rows = [[float(value) for value in re.findall(r"<td>([^<]*)</td>", row)] for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
-    rows = [row for row in rows if row]
-    assert len(header) == 8 and len(rows) == 4, (header, rows)
-    for row in rows:
-        shares = dict(zip(header, row, strict=True))
-        assert all(share == 100 for name, share in shares.items() if not name.startswith("report's ReLU")), shares
-        assert shares["report's ReLU net: right (%)"] < 100, shares
-
-
-@pytest.mark.slow
-def test_hw1_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
-    comparison = tagged(read(executed_notebooks["hw1_linear_models"]), "comparison-table")[0]
-    assert [RESULTS_KEY in output.get("metadata", {}) for output in comparison.outputs] == [True]
-    results = read_results(executed_notebooks["hw1_linear_models"]).set_index("headline")
-    for number in HW1_REPORT_NUMBERS:
-        assert number in results["reference"].tolist(), number
-    assert results["ours"].notna().all()
-    assert results.loc["data set", "ours"] == "fashion_mnist"
-    assert "not named" in results.loc["data set", "reference"]
-    assert "±" in results.loc["Table 7: lr 0.1, test accuracy", "ours"]
-    assert "This run: profile 'quick'" in text_of(tagged(read(executed_notebooks["hw1_linear_models"]), "run-info"))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("dataset", ["octmnist", "kmnist"])
-def test_hw1_missing_data_set_stops_the_run_with_one_line_and_no_substitute(tmp_path, dataset):
-    with pytest.raises(DigitcourseError) as error:
-        execute_notebook(HW1, tmp_path / "out.ipynb", profile="tiny", parameters={"dataset": dataset})
-    assert f"(`data = dc.data.load(P.dataset, seed=P.seed, subset=P.q1_subset)`): DataError: dataset '{dataset}'" in str(error.value)
-    failed = [cell for cell in read(tmp_path / "out.ipynb").cells if cell.get("outputs")
-              and cell.outputs[-1].output_type == "error"]
-    assert len(failed) == 1 and len(failed[0].outputs[-1].traceback) == 1
-    assert failed[0].outputs[-1].traceback[0].startswith(f"DataError: dataset '{dataset}': ")

@@ -1,6 +1,7 @@
 """Each plot returns a Figure whose axes carry the expected titles, labels and drawn data."""
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -72,6 +73,41 @@ def test_learning_curves_name_the_nearest_metric_for_a_typo(history):
         plots.learning_curves(history, "val_acuracy")
 
 
+def test_learning_curves_against_time_put_each_epoch_at_the_seeds_mean_running_time(trials):
+    ax = plots.learning_curves(trials[32], "val_loss", x="time").axes[0]
+    curves = trials[32].curves
+    elapsed = curves.groupby("seed")["seconds"].cumsum().groupby(curves["epoch"]).mean()
+    assert ax.get_xlabel() == "wall-clock training time (s)"
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), elapsed)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), curves.groupby("epoch")["val_loss"].mean())
+
+
+def test_learning_curves_against_a_column_the_caller_added_average_a_tables_seeds(trials):
+    curves = trials[8].curves.assign(updates=lambda table: 7 * table["epoch"])
+    ax = plots.learning_curves({"narrow": curves}, "train_loss", x="updates").axes[0]
+    assert ax.get_xlabel() == "updates (optimizer steps)"
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), [7, 14])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), curves.groupby("epoch")["train_loss"].mean())
+    assert ax.lines[0].get_marker() == "o"
+
+
+def test_learning_curves_of_many_epochs_draw_no_marker_on_each(history):
+    long = pd.concat([history.epochs.assign(epoch=history.epochs["epoch"] + 2 * k) for k in range(40)])
+    ax = plots.learning_curves(long.sort_values("epoch"), "train_loss").axes[0]
+    assert len(ax.lines[0].get_xdata()) == 80 and ax.lines[0].get_marker() in ("None", None, "")
+
+
+def test_learning_curves_of_several_settings_and_metrics_keep_the_legend_beside_the_axes(trials, history):
+    ax = plots.learning_curves({"narrow": trials[8], "one run": history}, ["train_loss", "val_loss"]).axes[0]
+    assert "training loss" in legend_texts(ax) and "narrow" in legend_texts(ax)
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.bbox.x1 - 1
+
+
+def test_learning_curves_name_the_nearest_x_for_a_typo(history):
+    with pytest.raises(dc.ConfigError, match="x='tme' is not recorded.*did you mean 'time'"):
+        plots.learning_curves(history, "val_loss", x="tme")
+
+
 def test_compare_plots_each_settings_mean_with_standard_error_bars(trials):
     fig = plots.compare({"narrow": trials[8], "wide": trials[32]}, kind="bar")
     ax = fig.axes[0]
@@ -104,6 +140,29 @@ def test_compare_point_plot_marks_the_means(trials):
 def test_compare_rejects_an_unknown_kind(trials):
     with pytest.raises(dc.ConfigError, match="did you mean 'bar'"):
         plots.compare({"wide": trials[32]}, kind="bars")
+
+
+def test_means_against_puts_each_settings_mean_and_standard_error_at_its_number(trials):
+    sizes = {"narrow": 8 * 64 + 8 + 8 * 10 + 10, "wide": 32 * 64 + 32 + 32 * 10 + 10}
+    runs = {"narrow": trials[8], "wide": trials[32]}
+    fig = plots.means_against(runs, sizes, ["train_accuracy", "test_accuracy"], xlabel="parameters",
+                              groups={"narrow": "depth 1", "wide": "depth 1"}, log_x=True)
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_xscale()) == ("parameters", "log")
+    assert ax.get_title() == "Mean ± standard error over 3 seeds"
+    assert legend_texts(ax) == ["training accuracy, depth 1", "test accuracy, depth 1"]
+    test = ax.containers[1]
+    np.testing.assert_allclose(test.lines[0].get_xdata().astype(float), [sizes["narrow"], sizes["wide"]])
+    means = [runs[name].final["test_accuracy"].mean() for name in ("narrow", "wide")]
+    np.testing.assert_allclose(test.lines[0].get_ydata().astype(float), means)
+    sem = runs["wide"].final["test_accuracy"].sem()
+    bar = test.lines[2][0].get_segments()[1][:, 1]
+    np.testing.assert_allclose(bar, [means[1] - sem, means[1] + sem])
+
+
+def test_means_against_needs_a_number_for_every_setting(trials):
+    with pytest.raises(dc.ConfigError, match="x has no number for 'wide'"):
+        plots.means_against({"narrow": trials[8], "wide": trials[32]}, {"narrow": 1.0}, xlabel="n")
 
 
 def test_confusion_matrix_writes_every_count():
@@ -156,3 +215,11 @@ def test_regression_surface_draws_prediction_beside_the_truth():
 def test_surface_refuses_points_that_are_not_a_square_grid():
     with pytest.raises(dc.ConfigError, match="square grid"):
         plots.surface(torch.rand(10, 2), {"z": torch.rand(10)})
+
+
+def test_surface_labels_each_panel_z_axis_as_asked():
+    data = dc.data.regression_data(20, grid=6)
+    fig = plots.surface(data.test.x, {"true": data.test.y, "error": 0 * data.test.y},
+                        zlabel={"error": "prediction - f(x1, x2)"})
+    assert [ax.get_zlabel() for ax in fig.axes] == ["f(x1, x2)", "prediction - f(x1, x2)"]
+    assert plots.surface(data.test.x, {"z": data.test.y}, zlabel="z").axes[0].get_zlabel() == "z"
