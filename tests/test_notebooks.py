@@ -303,3 +303,83 @@ def test_tiny_run_without_fashion_mnist_says_so_and_completes_on_mnist(tmp_path)
     table = tagged(notebook, "study-table")[0].outputs[0]["data"]["text/html"]
     assert "Fashion-MNIST" not in table and "MNIST" in table
     assert len(read_results(output)) > 0
+
+
+# The quick run of project_digit_recognizer ------------------------------------------------------------
+
+PROJECT = "project_digit_recognizer"
+# tag of a cell -> the outputs it must show: mime type -> how many
+PROJECT_OUTPUTS = {
+    "data-figures": {"image/png": 3},  # class balance, samples, mean images
+    "pixel-table": {"text/html": 1},
+    "training-table": {"text/html": 1}, "curves-figure": {"image/png": 2},
+    "per-class-table": {"text/html": 1}, "confusion-figure": {"image/png": 1},
+    "mistakes-figure": {"image/png": 1},
+    "cv-table": {"text/html": 1},
+    "submission-file": {"text/html": 1}, "models-table": {"text/html": 1},
+    "comparison-table": {"text/html": 1},
+}
+# Every number report 004 gives: its 80/20 split, Adam's default rate, and for each of its two models the
+# final training and validation accuracy, the Kaggle score and rank; the leaderboard's 1437 teams.
+PROJECT_REPORT_NUMBERS = [0.2, 0.001, 0.9912, 0.9854, 0.98585, 709, 0.9884, 0.9890, 0.98614, 693, 1437]
+
+
+@pytest.mark.slow
+def test_project_quick_run_passes_every_graded_test_cell(executed_notebooks):
+    tests = [cell for cell in read(executed_notebooks[PROJECT]).cells if is_test_cell(cell)]
+    assert [grading(cell)["grade_id"] for cell in tests] == ["test_macro_f1", "test_predictions_to_submission"]
+    for cell in tests:
+        assert cell.execution_count is not None, grading(cell)["grade_id"]
+        assert not [o for o in cell.outputs if o.output_type == "error"], grading(cell)["grade_id"]
+        assert "visible tests passed" in text_of([cell]), grading(cell)["grade_id"]
+
+
+@pytest.mark.slow
+def test_project_quick_run_shows_every_table_and_figure(executed_notebooks):
+    notebook = read(executed_notebooks[PROJECT])
+    for tag, expected in PROJECT_OUTPUTS.items():
+        outputs = [output for cell in tagged(notebook, tag) for output in cell.outputs]
+        for mime, count in expected.items():
+            shown = [output["data"][mime] for output in outputs if mime in output.get("data", {})]
+            assert len(shown) == count, (tag, mime, len(shown))
+            if mime == "text/html":
+                assert all("<table" in html for html in shown), tag
+
+
+@pytest.mark.slow
+def test_project_quick_run_writes_a_valid_submission_outside_the_repository(executed_notebooks):
+    printed = text_of(tagged(read(executed_notebooks[PROJECT]), "submission-file"))
+    match = re.search(r"wrote (\S+submission\.csv): 500 rows; scored against solution\.csv as Kaggle would: "
+                      r"([01]\.\d{5})", printed)
+    assert match, printed
+    path = Path(match.group(1))
+    assert ROOT not in path.resolve().parents
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 1 + 500
+    rows = [line.split(",") for line in lines[1:]]
+    assert [int(image) for image, _ in rows] == list(range(1, 501))
+    assert {label for _, label in rows} <= set("0123456789")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["digit-recognizer", "solution.csv", "submission.csv"]
+    assert sorted(p.name for p in (path.parent / "digit-recognizer").iterdir()) == ["test.csv", "train.csv"]
+
+
+@pytest.mark.slow
+def test_project_quick_run_cross_validates_the_chosen_model_over_five_folds(executed_notebooks):
+    notebook = read(executed_notebooks[PROJECT])
+    assert re.search(r"5-fold cross-validation of the (simple|improved) CNN: \d+\.\d\d ± \d+\.\d\d% validation "
+                     r"accuracy", text_of(tagged(notebook, "cv-table")))
+    table = tagged(notebook, "models-table")[0].outputs[0]["data"]["text/html"]
+    for row in ("simple CNN (fold 1)", "improved CNN (fold 1)", "5 fold models (mean ± SE)",
+                "ensemble of the 5 fold models", "ensemble + TTA (the submission)"):
+        assert row in table, row
+
+
+@pytest.mark.slow
+def test_project_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
+    comparison = tagged(read(executed_notebooks[PROJECT]), "comparison-table")[0]
+    assert [RESULTS_KEY in output.get("metadata", {}) for output in comparison.outputs] == [True]
+    results = read_results(executed_notebooks[PROJECT])
+    for number in PROJECT_REPORT_NUMBERS:
+        assert number in results["reference"].tolist(), number
+    assert results["ours"].notna().all()
+    assert "This run: profile 'quick'" in text_of(tagged(read(executed_notebooks[PROJECT]), "run-info"))

@@ -26,10 +26,10 @@ from .download import data_root, locate
 from .formats import Arrays, write_kaggle, write_submission
 from .regression import regression_data, target_function
 from .sources import DATASETS, MIRRORS, SOURCES
-from .splits import DigitData, Split, stratified_order
+from .splits import DigitData, Split, stratified_folds, stratified_order
 
-__all__ = ["load", "DATASETS", "DigitData", "Split", "stratified_order", "data_root", "write_submission",
-           "export_kaggle", "regression_data", "target_function"]
+__all__ = ["load", "DATASETS", "DigitData", "Split", "stratified_order", "stratified_folds", "data_root",
+           "write_submission", "export_kaggle", "regression_data", "target_function"]
 
 
 def load(name: str, *, root: str | os.PathLike | None = None, val_fraction: float = 0.1, seed: int = 0,
