@@ -190,8 +190,10 @@ def class_balance(labels: torch.Tensor | np.ndarray | dict[str, torch.Tensor | n
     long = pd.DataFrame([{"class": names[c], "set": f"{name} ({len(y):,})".strip(),
                           "share": 100 * np.count_nonzero(y == c) / len(y)}
                          for name, y in arrays.items() for c in range(k)])
-    ax = _axes(max(5.0, 0.5 * k * len(arrays) + 1.5), 3.6)
+    ax = _axes(max(5.0, 0.3 * k * len(arrays) + 2.5), 3.6)
     sns.barplot(long, x="class", y="share", hue="set" if len(arrays) > 1 else None, ax=ax)
+    if len(arrays) > 1:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
     ax.axhline(100 / k, color="black", linestyle="--", linewidth=1)
     ax.set(xlabel="class", ylabel="share of the images (%)", title=title)
     return ax.figure

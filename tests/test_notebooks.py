@@ -312,7 +312,7 @@ PROJECT = "project_digit_recognizer"
 PROJECT_OUTPUTS = {
     "data-figures": {"image/png": 3},  # class balance, samples, mean images
     "pixel-table": {"text/html": 1},
-    "training-table": {"text/html": 1}, "curves-figure": {"image/png": 2},
+    "training-table": {"text/html": 1}, "curves-figure": {"image/png": 2}, "epochs-table": {"text/html": 1},
     "per-class-table": {"text/html": 1}, "confusion-figure": {"image/png": 1},
     "mistakes-figure": {"image/png": 1},
     "cv-table": {"text/html": 1},
@@ -383,3 +383,21 @@ def test_project_comparison_puts_every_number_of_the_report_beside_ours(executed
         assert number in results["reference"].tolist(), number
     assert results["ours"].notna().all()
     assert "This run: profile 'quick'" in text_of(tagged(read(executed_notebooks[PROJECT]), "run-info"))
+
+
+@pytest.mark.slow
+def test_project_tiny_run_reads_a_kaggle_download_and_says_it_cannot_score_the_submission(tmp_path):
+    from digitcourse.data import export_kaggle
+
+    folder = export_kaggle(tmp_path / "kaggle", root=data_root(), n_train=500, n_test=150, seed=1)
+    (folder / "solution.csv").unlink()  # a Kaggle download has no answers
+    output = execute_notebook(NOTEBOOKS / f"{PROJECT}.ipynb", tmp_path / "out.ipynb", profile="tiny",
+                              parameters={"train_csv": str(folder / "train.csv"), "test_csv": str(folder / "test.csv")})
+    notebook = read(output)
+    data_cell = next(cell for cell in notebook.cells if cell.get("id") == "data")
+    assert "100 test images (test.csv)" in text_of([data_cell])
+    assert "no solution.csv: the submission can only be scored by Kaggle" in text_of([data_cell])
+    printed = text_of(tagged(notebook, "submission-file"))
+    path = Path(re.search(r"wrote (\S+submission\.csv): 100 rows; upload it to Kaggle", printed).group(1))
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 101 and lines[-1].startswith("100,")

@@ -8,7 +8,8 @@
 
 `DATASETS` names what `load` knows. Files are looked for under the data root (`root`, else
 $DIGITCOURSE_DATA, else ~/.cache/digitcourse) and downloaded there when missing. Also here: the Kaggle
-helpers (`write_submission`, `export_kaggle`) and a small regression problem (`regression_data`).
+helpers (`write_submission`, `export_kaggle`), stratified folds for cross-validation
+(`stratified_folds`) and a small regression problem (`regression_data`).
 """
 from __future__ import annotations
 
