@@ -1,5 +1,5 @@
 """Figures: learning curves, comparisons with standard errors, means against a number per setting, search
-scores, confusion matrices, image grids, surfaces.
+scores, confusion matrices, class balance, image grids, surfaces.
 
 Every function returns a matplotlib Figure and shows nothing itself: a notebook cell whose last line is
 the call displays it once; a script saves it with `fig.savefig(path)`. pyplot does not keep these
@@ -234,6 +234,34 @@ def confusion_matrix(matrix: np.ndarray | torch.Tensor, classes: Sequence[str] |
                 xticklabels=names, yticklabels=names, ax=ax)
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     ax.tick_params(axis="x", labelrotation=45 if max(map(len, names)) > 2 else 0)
+    return ax.figure
+
+
+def class_balance(labels: torch.Tensor | np.ndarray | dict[str, torch.Tensor | np.ndarray],
+                  classes: Sequence[str] | None = None, *, title: str = "Class balance") -> Figure:
+    """The share of each class, in percent: one bar per class, side by side for several sets of labels.
+
+    labels: [N] class indices 0..K-1, or a dict name -> [N] (e.g. {"train": ..., "validation": ...});
+    the legend gives each set's size. A dashed line marks a perfectly balanced share, 100 / K.
+    classes: the name of each class (default "0", "1", ...).
+    """
+    sets = labels if isinstance(labels, dict) else {"": labels}
+    arrays = {name: np.asarray(torch.as_tensor(y).cpu()) for name, y in sets.items()}
+    if not arrays or any(y.ndim != 1 or not len(y) or y.dtype.kind not in "iu" or y.min() < 0
+                         for y in arrays.values()):
+        raise ConfigError("class_balance needs [N] integer class indices >= 0 (or a dict of them), "
+                          "each with N >= 1.")
+    k = max(int(y.max()) + 1 for y in arrays.values()) if classes is None else len(classes)
+    names = list(classes) if classes is not None else [str(c) for c in range(k)]
+    long = pd.DataFrame([{"class": names[c], "set": f"{name} ({len(y):,})".strip(),
+                          "share": 100 * np.count_nonzero(y == c) / len(y)}
+                         for name, y in arrays.items() for c in range(k)])
+    ax = _axes(max(5.0, 0.3 * k * len(arrays) + 2.5), 3.6)
+    sns.barplot(long, x="class", y="share", hue="set" if len(arrays) > 1 else None, ax=ax)
+    if len(arrays) > 1:
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    ax.axhline(100 / k, color="black", linestyle="--", linewidth=1)
+    ax.set(xlabel="class", ylabel="share of the images (%)", title=title)
     return ax.figure
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -190,6 +191,43 @@ def test_kaggle_csv_missing_a_column_names_the_file_and_the_column(tmp_path):
 def test_write_submission_writes_imageid_from_1_and_labels(tmp_path):
     path = data.write_submission(tmp_path / "submission.csv", torch.tensor([7, 2, 1]))
     assert path.read_text() == "ImageId,Label\n1,7\n2,2\n3,1\n"
+    assert fakes.listing(tmp_path) == ["submission.csv"]
+
+
+def test_write_submission_writes_a_checked_dataframe_as_kaggle_reads_it(tmp_path):
+    frame = pd.DataFrame({"ImageId": [1, 2, 3, 4], "Label": np.array([0, 9, 9, 4])})
+    path = data.write_submission(tmp_path / "submission.csv", frame, n_images=4)
+    assert path.read_text() == "ImageId,Label\n1,0\n2,9\n3,9\n4,4\n"
+    assert pd.read_csv(path).equals(frame)
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"Label": [1, 2]}), r"exactly the columns \['ImageId', 'Label'\], got \['Label'\]"),
+    (pd.DataFrame({"Label": [1, 2], "ImageId": [1, 2]}), r"exactly the columns .*got \['Label', 'ImageId'\]"),
+    (pd.DataFrame({"ImageId": [0, 1], "Label": [1, 2]}), r"ImageId must run 1, 2, \.\.\., 2 .*got \[0, 1\]"),
+    (pd.DataFrame({"ImageId": [2, 1], "Label": [1, 2]}), r"ImageId must run 1, 2, \.\.\., 2"),
+    (pd.DataFrame({"ImageId": [1.0, 2.0], "Label": [1, 2]}), r"ImageId must run"),
+    (pd.DataFrame({"ImageId": [1, 2], "Label": [1, 10]}), r"labels must lie in 0\.\.9; found 1 outside, e\.g\. 10"),
+    (pd.DataFrame({"ImageId": [1, 2], "Label": [-1, 3]}), r"labels must lie in 0\.\.9; found 1 outside, e\.g\. -1"),
+    (pd.DataFrame({"ImageId": [1, 2], "Label": [1.0, 2.0]}), r"labels must be \[N\] integers .*dtype float64"),
+    (torch.zeros(3, 10, dtype=torch.int64), r"labels must be \[N\] integers .*shape \[3, 10\]"),
+])
+def test_write_submission_refuses_a_wrong_submission_saying_why_and_writes_nothing(tmp_path, frame, message):
+    with pytest.raises(ConfigError, match=message):
+        data.write_submission(tmp_path / "submission.csv", frame)
+    assert fakes.listing(tmp_path) == []
+
+
+def test_write_submission_refuses_another_number_of_rows_than_test_images(tmp_path):
+    with pytest.raises(ConfigError, match=r"^the submission has 3 rows but there are 28,000 test images"):
+        data.write_submission(tmp_path / "submission.csv", torch.tensor([7, 2, 1]), n_images=28_000)
+    assert fakes.listing(tmp_path) == []
+
+
+def test_write_submission_replaces_an_earlier_file_whole(tmp_path):
+    data.write_submission(tmp_path / "submission.csv", torch.arange(10))
+    data.write_submission(tmp_path / "submission.csv", torch.tensor([3]))
+    assert (tmp_path / "submission.csv").read_text() == "ImageId,Label\n1,3\n"
     assert fakes.listing(tmp_path) == ["submission.csv"]
 
 
@@ -447,6 +485,40 @@ def test_every_prefix_of_a_stratified_order_holds_each_class_in_proportion_to_wi
     counts = torch.nn.functional.one_hot(y[order]).double().cumsum(0)
     expected = torch.arange(1, len(y) + 1).double()[:, None] * torch.bincount(y).double() / len(y)
     assert (counts - expected).abs().max() < 1
+
+
+def test_stratified_folds_validate_every_example_once_and_train_on_the_rest():
+    y = torch.repeat_interleave(torch.arange(4), torch.tensor([50, 23, 9, 1]))
+    folds = data.stratified_folds(y, 5, seed=2)
+    assert len(folds) == 5
+    validated = torch.cat([val for _, val in folds])
+    assert sorted(validated.tolist()) == list(range(len(y)))
+    for train, val in folds:
+        assert len(val) in (16, 17) and len(train) + len(val) == len(y)
+        assert sorted(torch.cat([train, val]).tolist()) == list(range(len(y)))
+        assert train.dtype == val.dtype == torch.int64
+
+
+def test_stratified_folds_hold_each_class_in_proportion_to_within_two():
+    y = torch.repeat_interleave(torch.arange(5), torch.tensor([500, 30, 7, 1, 60]))
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+    for k in (2, 3, 5, 10):
+        for _, val in data.stratified_folds(y, k, seed=1):
+            expected = torch.bincount(y).double() * len(val) / len(y)
+            assert (torch.bincount(y[val], minlength=5) - expected).abs().max() < 2, k
+
+
+def test_stratified_folds_are_drawn_from_the_seed():
+    y = data.load("digits", val_fraction=0.0).train.y
+    folds, again, other = (data.stratified_folds(y, 5, seed=seed) for seed in (3, 3, 4))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(folds, again))
+    assert not torch.equal(folds[0][1], other[0][1])
+
+
+@pytest.mark.parametrize("k", [1, 0, 2.5, 1000])
+def test_stratified_folds_refuse_a_k_outside_two_to_n(k):
+    with pytest.raises(ConfigError, match=r"^k(=| must)"):
+        data.stratified_folds(torch.arange(10) % 2, k, seed=0)
 
 
 def test_batches_have_the_asked_size_and_cover_every_example_once_per_pass():

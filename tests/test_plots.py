@@ -179,6 +179,30 @@ def test_confusion_matrix_refuses_a_non_square_matrix():
         plots.confusion_matrix(np.zeros((2, 3), dtype=int))
 
 
+def test_class_balance_draws_each_class_share_in_percent_with_the_balanced_line():
+    fig = plots.class_balance(torch.tensor([0, 0, 0, 1, 2, 2, 2, 2]))
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("class", "share of the images (%)", "Class balance")
+    np.testing.assert_allclose([bar.get_height() for bar in ax.patches], [37.5, 12.5, 50.0])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    np.testing.assert_allclose(ax.lines[-1].get_ydata(), [100 / 3, 100 / 3])
+
+
+def test_class_balance_puts_several_sets_side_by_side_with_their_sizes():
+    fig = plots.class_balance({"train": np.array([0, 1, 1, 1]), "validation": np.array([1, 0])},
+                              classes=["zero", "one", "two"])
+    ax = fig.axes[0]
+    assert legend_texts(ax) == ["train (4)", "validation (2)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["zero", "one", "two"]
+    heights = sorted(round(bar.get_height(), 6) for bar in ax.patches if bar.get_height() > 0)
+    assert heights == [25.0, 50.0, 50.0, 75.0]
+
+
+def test_class_balance_refuses_labels_that_are_not_class_indices():
+    with pytest.raises(dc.ConfigError, match="class_balance needs"):
+        plots.class_balance(torch.rand(5))
+
+
 def test_image_grid_titles_each_image_and_marks_mistakes_red():
     x = torch.rand(7, 1, 8, 8)
     fig = plots.image_grid(x, labels=[0, 1, 2, 3, 4, 5, 6], predictions=[0, 1, 2, 9, 4, 5, 6], ncols=4,

@@ -8,7 +8,8 @@
 
 `DATASETS` names what `load` knows. Files are looked for under the data root (`root`, else
 $DIGITCOURSE_DATA, else ~/.cache/digitcourse) and downloaded there when missing. Also here: the Kaggle
-helpers (`write_submission`, `export_kaggle`) and a small regression problem (`regression_data`).
+helpers (`write_submission`, `export_kaggle`), stratified folds for cross-validation
+(`stratified_folds`) and a small regression problem (`regression_data`).
 """
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ from .download import data_root, locate
 from .formats import Arrays, write_kaggle, write_submission
 from .regression import regression_data, target_function
 from .sources import DATASETS, MIRRORS, SOURCES
-from .splits import DigitData, Split, stratified_order
+from .splits import DigitData, Split, stratified_folds, stratified_order
 
-__all__ = ["load", "DATASETS", "DigitData", "Split", "stratified_order", "data_root", "write_submission",
-           "export_kaggle", "regression_data", "target_function"]
+__all__ = ["load", "DATASETS", "DigitData", "Split", "stratified_order", "stratified_folds", "data_root",
+           "write_submission", "export_kaggle", "regression_data", "target_function"]
 
 
 def load(name: str, *, root: str | os.PathLike | None = None, val_fraction: float = 0.1, seed: int = 0,

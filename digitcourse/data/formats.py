@@ -170,15 +170,44 @@ def read_kaggle(train: Path, test: Path) -> Arrays:
                   x_test.astype(np.uint8).reshape(-1, 28, 28), y_test)
 
 
-def write_submission(path: str | Path, predictions: torch.Tensor | np.ndarray) -> Path:
-    """Write Kaggle's `ImageId,Label` CSV (ImageId from 1) atomically. predictions: [N] int labels."""
-    labels = np.asarray(predictions.cpu() if isinstance(predictions, torch.Tensor) else predictions)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ConfigError(f"predictions must be [N] integer labels (e.g. logits.argmax(1)), got an "
-                          f"array of shape {list(labels.shape)} and dtype {labels.dtype}.")
-    path = Path(path)
+def write_submission(path: str | Path, submission: pd.DataFrame | torch.Tensor | np.ndarray, *,
+                     n_images: int | None = None, num_classes: int = 10) -> Path:
+    """Check a Kaggle submission and write it atomically as the CSV `ImageId,Label`; return the path.
+
+    submission: a DataFrame with exactly the columns ImageId and Label, one row per test image, ImageId
+    running 1, 2, ..., N and Label integers in 0..num_classes-1; or the labels alone, [N] integers
+    (ImageId is then 1..N). n_images: the number of test images, when known (28,000 on Kaggle): a
+    submission with another number of rows is refused. Anything else raises a ConfigError saying what
+    is wrong, and nothing is written.
+    """
+    labels = _submission_labels(submission, n_images)
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        wrong = labels[(labels < 0) | (labels >= num_classes)]
+        raise ConfigError(f"submission labels must lie in 0..{num_classes - 1}; found {len(wrong):,} outside, "
+                          f"e.g. {wrong[0]}.")
     rows = "".join(f"{i},{label}\n" for i, label in enumerate(labels.tolist(), start=1))
-    return atomic_write(path, f"ImageId,Label\n{rows}")
+    return atomic_write(Path(path), f"ImageId,Label\n{rows}")
+
+
+def _submission_labels(submission: pd.DataFrame | torch.Tensor | np.ndarray, n_images: int | None) -> np.ndarray:
+    """The [N] integer labels of a submission (a checked DataFrame, or the labels themselves)."""
+    if isinstance(submission, pd.DataFrame):
+        if list(submission.columns) != ["ImageId", "Label"]:
+            raise ConfigError(f"a submission has exactly the columns ['ImageId', 'Label'], got "
+                              f"{list(submission.columns)}.")
+        ids = submission["ImageId"].to_numpy()
+        if ids.dtype.kind not in "iu" or not np.array_equal(ids, np.arange(1, len(ids) + 1)):
+            raise ConfigError(f"ImageId must run 1, 2, ..., {len(ids):,} (one row per test image, in "
+                              f"order), got {ids[:3].tolist()}{' ...' if len(ids) > 3 else ''}.")
+        submission = submission["Label"].to_numpy()
+    labels = np.asarray(submission.cpu() if isinstance(submission, torch.Tensor) else submission)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ConfigError(f"submission labels must be [N] integers (e.g. logits.argmax(1)), got an "
+                          f"array of shape {list(labels.shape)} and dtype {labels.dtype}.")
+    if n_images is not None and len(labels) != n_images:
+        raise ConfigError(f"the submission has {len(labels):,} rows but there are {n_images:,} test images; "
+                          "give one row per test image.")
+    return labels
 
 
 def write_kaggle(folder: Path, images: np.ndarray, labels: np.ndarray, n_train: int, n_test: int,

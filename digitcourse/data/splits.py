@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..checks import check_number
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,20 @@ def stratified_order(y: torch.Tensor, seed: int) -> torch.Tensor:
         members = np.flatnonzero(y == label)
         order[pattern == turn] = members[torch.randperm(len(members), generator=generator).numpy()]
     return torch.from_numpy(order)
+
+
+def stratified_folds(y: torch.Tensor, k: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """k stratified folds for cross-validation: [(train_index, val_index)] * k, int64 on the CPU.
+
+    The validation parts are k consecutive pieces of stratified_order(y, seed), of sizes within one of
+    len(y) / k: every example is validated exactly once, and each piece holds each class in proportion
+    to within two. train_index is the rest, in the same order. y: [N] int64 labels; 2 <= k <= N.
+    """
+    check_number("k", k, integer=True, low=2, high=len(y))
+    order = stratified_order(y, seed)
+    bounds = [round(i * len(y) / k) for i in range(k + 1)]
+    return [(torch.cat([order[:start], order[end:]]), order[start:end])
+            for start, end in zip(bounds[:-1], bounds[1:])]
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,0 +1,91 @@
+"""The quick run of project_digit_recognizer: graded cells, tables and figures, the submission written,
+report 004's numbers; and a tiny run on a Kaggle download.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from digitcourse.course import NOTEBOOKS, ROOT, data_root
+from digitcourse.execute import execute_notebook
+from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read,
+                             tagged, text_of)
+
+PROJECT = "project_digit_recognizer"
+# tag of a cell -> the outputs it must show: mime type -> how many
+OUTPUTS = {
+    "data-figures": {"image/png": 3},  # class balance, samples, mean images
+    "pixel-table": {"text/html": 1},
+    "training-table": {"text/html": 1}, "curves-figure": {"image/png": 2}, "epochs-table": {"text/html": 1},
+    "per-class-table": {"text/html": 1}, "confusion-figure": {"image/png": 1},
+    "mistakes-figure": {"image/png": 1},
+    "cv-table": {"text/html": 1},
+    "submission-file": {"text/html": 1}, "models-table": {"text/html": 1},
+    "comparison-table": {"text/html": 1},
+}
+# Every number report 004 gives: its 80/20 split, Adam's default rate, and for each of its two models the
+# final training and validation accuracy, the Kaggle score and rank; the leaderboard's 1437 teams.
+REPORT_NUMBERS = [0.2, 0.001, 0.9912, 0.9854, 0.98585, 709, 0.9884, 0.9890, 0.98614, 693, 1437]
+
+
+@pytest.mark.slow
+def test_project_quick_run_passes_every_graded_test_cell(executed_notebooks):
+    assert_graded_tests_passed(executed_notebooks[PROJECT], ["test_macro_f1", "test_predictions_to_submission"])
+
+
+@pytest.mark.slow
+def test_project_quick_run_shows_every_table_and_figure(executed_notebooks):
+    assert_shows(executed_notebooks[PROJECT], OUTPUTS)
+
+
+@pytest.mark.slow
+def test_project_quick_run_writes_a_valid_submission_outside_the_repository(executed_notebooks):
+    printed = text_of(tagged(read(executed_notebooks[PROJECT]), "submission-file"))
+    match = re.search(r"wrote (\S+submission\.csv): 500 rows; scored against solution\.csv as Kaggle would: "
+                      r"([01]\.\d{5})", printed)
+    assert match, printed
+    path = Path(match.group(1))
+    assert ROOT not in path.resolve().parents
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 1 + 500
+    rows = [line.split(",") for line in lines[1:]]
+    assert [int(image) for image, _ in rows] == list(range(1, 501))
+    assert {label for _, label in rows} <= set("0123456789")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["digit-recognizer", "solution.csv", "submission.csv"]
+    assert sorted(p.name for p in (path.parent / "digit-recognizer").iterdir()) == ["test.csv", "train.csv"]
+
+
+@pytest.mark.slow
+def test_project_quick_run_cross_validates_the_chosen_model_over_five_folds(executed_notebooks):
+    notebook = read(executed_notebooks[PROJECT])
+    assert re.search(r"5-fold cross-validation of the (simple|improved) CNN: \d+\.\d\d ± \d+\.\d\d% validation "
+                     r"accuracy", text_of(tagged(notebook, "cv-table")))
+    table = tagged(notebook, "models-table")[0].outputs[0]["data"]["text/html"]
+    for row in ("simple CNN (fold 1)", "improved CNN (fold 1)", "5 fold models (mean ± SE)",
+                "ensemble of the 5 fold models", "ensemble + TTA (the submission)"):
+        assert row in table, row
+
+
+@pytest.mark.slow
+def test_project_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
+    assert_compares_every_report_number(executed_notebooks[PROJECT], REPORT_NUMBERS)
+
+
+@pytest.mark.slow
+def test_project_tiny_run_reads_a_kaggle_download_and_says_it_cannot_score_the_submission(tmp_path):
+    from digitcourse.data import export_kaggle
+
+    folder = export_kaggle(tmp_path / "kaggle", root=data_root(), n_train=500, n_test=150, seed=1)
+    (folder / "solution.csv").unlink()  # a Kaggle download has no answers
+    output = execute_notebook(NOTEBOOKS / f"{PROJECT}.ipynb", tmp_path / "out.ipynb", profile="tiny",
+                              parameters={"train_csv": str(folder / "train.csv"), "test_csv": str(folder / "test.csv")})
+    notebook = read(output)
+    data_cell = next(cell for cell in notebook.cells if cell.get("id") == "data")
+    assert "100 test images (test.csv)" in text_of([data_cell])
+    assert "no solution.csv: the submission can only be scored by Kaggle" in text_of([data_cell])
+    printed = text_of(tagged(notebook, "submission-file"))
+    path = Path(re.search(r"wrote (\S+submission\.csv): 100 rows; upload it to Kaggle", printed).group(1))
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ImageId,Label" and len(lines) == 101 and lines[-1].startswith("100,")
