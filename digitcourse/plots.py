@@ -1,5 +1,5 @@
-"""Figures: learning curves, comparisons with standard errors, search scores, confusion matrices, image
-grids, surfaces.
+"""Figures: learning curves, comparisons with standard errors, sweeps, heat maps, search scores,
+confusion matrices, image grids, surfaces.
 
 Every function returns a matplotlib Figure and shows nothing itself: a notebook cell whose last line is
 the call displays it once; a script saves it with `fig.savefig(path)`. pyplot does not keep these
@@ -109,20 +109,23 @@ def _epochs(run: History | pd.DataFrame) -> pd.DataFrame:
     return run if isinstance(run, pd.DataFrame) else run.epochs
 
 
-def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accuracy", *,
+def compare(trials: dict[str, Trials | pd.DataFrame], metric: str | Sequence[str] = "test_accuracy", *,
             kind: str = "point", title: str | None = None) -> Figure:
     """The mean of `metric` per setting with ± standard-error bars, from each Trials' final table.
 
+    trials: name -> a Trials, or a table with one row per seed like Trials.final (a "seed" column and
+    the metrics), e.g. the accuracies of an ensemble built from each seed's models.
     metric: one name or several side by side, e.g. ["train_accuracy", "test_accuracy"] to show the
     generalization gap. kind: "point" (differences stay visible) or "bar" (bars start at zero).
     """
     check_choice("kind", kind, ("point", "bar"))
     if not isinstance(trials, dict) or not trials:
         raise ConfigError("compare needs a dict name -> Trials, e.g. {'dropout': trials_a, 'L2': trials_b}.")
-    metrics = _metrics(metric, next(iter(trials.values())).final.columns)
-    long = _long({name: t.final for name, t in trials.items()}, metrics, ["seed"])
+    finals = {name: t.final if isinstance(t, Trials) else t for name, t in trials.items()}
+    metrics = _metrics(metric, next(iter(finals.values())).columns)
+    long = _long(finals, metrics, ["seed"])
     several = len(metrics) > 1
-    seeds = {len(t.final) for t in trials.values()}
+    seeds = {len(final) for final in finals.values()}
     ax = _axes(max(4.0, 1.2 * len(trials) + 2), 4)
     options = dict(x="setting", y="value", hue="metric" if several else None, errorbar="se", capsize=0.15)
     if kind == "bar":
@@ -139,7 +142,8 @@ def compare(trials: dict[str, Trials], metric: str | Sequence[str] = "test_accur
 def search_scores(result: SearchResult, *, labels: dict[str, str] | None = None,
                   score: str = "validation score", title: str | None = None) -> Figure:
     """One panel per searched parameter: each setting's score against that parameter's value (on a
-    log axis where the search drew it log-uniformly), panels sharing the score axis.
+    log axis where the search drew it log-uniformly, or chose among positive numbers spanning a factor
+    of 10 or more, such as learning rates), panels sharing the score axis.
 
     labels: axis labels per parameter, e.g. {"lr": "learning rate"}; score: the y-axis label.
     """
@@ -150,10 +154,20 @@ def search_scores(result: SearchResult, *, labels: dict[str, str] | None = None,
     for ax, name in zip(axes, names):
         sns.scatterplot(result.table, x=name, y="value", ax=ax)
         ax.set(xlabel=labels.get(name, name), ylabel=score,
-               xscale="log" if result.scales[name] == "log" else "linear")
+               xscale="log" if _log_scale(result, name) else "linear")
     scored = int(result.table["value"].notna().sum())
     axes[0].figure.suptitle(title or f"Search: {scored} settings scored, one run each")
     return axes[0].figure
+
+
+def _log_scale(result: SearchResult, name: str) -> bool:
+    """Whether a parameter's panel reads best on a log axis: drawn log-uniformly, or chosen among
+    positive numbers (those tried) spanning a factor of 10 or more."""
+    if result.scales[name] != "choice":
+        return result.scales[name] == "log"
+    values = result.table[name].dropna()
+    numbers = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    return bool(numbers and len(values) and values.min() > 0 and values.max() >= 10 * values.min())
 
 
 def confusion_matrix(matrix: np.ndarray | torch.Tensor, classes: Sequence[str] | None = None, *,
@@ -227,3 +241,56 @@ def regression_surface(model_or_values: nn.Module | torch.Tensor, x: torch.Tenso
     if truth:
         panels["True f(x1, x2) = x1 exp(-x1² - x2²)"] = target_function(x.cpu())
     return surface(x, panels)
+
+
+def _columns(table: pd.DataFrame, names: list[str]) -> None:
+    for name in names:
+        if name not in table.columns:
+            raise ConfigError(f"the table has no column {name!r}{nearest(name, list(map(str, table.columns)))}; "
+                              f"its columns: {', '.join(map(str, table.columns))}.")
+
+
+def sweep(table: pd.DataFrame, x: str, y: str, *, hue: str | None = None, log_x: bool = False,
+          xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> Figure:
+    """`y` against a swept quantity `x` (an attack's epsilon, a learning rate), one line per value of
+    `hue`, with the mean ± standard error over the rows that share x and hue (one row per seed).
+
+    table: one row per (seed, x[, hue]), e.g. columns seed, epsilon, model, accuracy.
+    """
+    _columns(table, [x, y] + ([hue] if hue else []))
+    ax = _axes(6.4, 4)
+    sns.lineplot(table, x=x, y=y, hue=hue, errorbar="se", marker="o", ax=ax)
+    seeds = table.groupby([x] + ([hue] if hue else [])).size()
+    over = f" over {seeds.iloc[0]} seeds" if seeds.nunique() == 1 and seeds.iloc[0] > 1 else ""
+    ax.set(xlabel=xlabel or _label(x), ylabel=ylabel or _label(y), xscale="log" if log_x else "linear",
+           title=title or f"{_label(y, units=False)} against {_label(x, units=False)} (mean ± standard error{over})")
+    return ax.figure
+
+
+def heatmap(table: pd.DataFrame, *, rows: str, columns: str, value: str, panels: str | None = None,
+            scale: float = 1.0, digits: int = 1, label: str | None = None, title: str | None = None) -> Figure:
+    """The mean of `value` on a grid of `rows` x `columns`, one panel per value of `panels`, each cell
+    annotated with its mean and ± standard error over the rows that fall in it (one row per seed).
+
+    table: one row per (seed, setting), e.g. columns layers, width, activation, seed, test_accuracy.
+    scale: multiplies the values (100 shows fractions as percentages); digits: decimals shown.
+    The panels share one colour scale, so equal colours mean equal values.
+    """
+    _columns(table, [rows, columns, value] + ([panels] if panels else []))
+    keys = [name for name in (panels, rows, columns) if name]
+    cells = table.groupby(keys)[value].agg(["mean", "sem"]) * scale
+    groups = list(dict.fromkeys(table[panels])) if panels else [None]
+    with sns.axes_style("white"):
+        axes = np.atleast_1d(_figure(4.2 * len(groups) + 1, 3.8).subplots(1, len(groups), sharey=True))
+    for ax, group in zip(axes, groups):
+        part = cells if group is None else cells.xs(group, level=panels)
+        means, sems = part["mean"].unstack(columns), part["sem"].unstack(columns)
+        text = means.map(lambda m: f"{m:.{digits}f}") + sems.map(
+            lambda s: "" if np.isnan(s) else f"\n± {s:.{digits}f}")
+        sns.heatmap(means, annot=text, fmt="", cmap="viridis", vmin=cells["mean"].min(),
+                    vmax=cells["mean"].max(), cbar=ax is axes[-1], ax=ax,
+                    cbar_kws={"label": label or _label(value)} if ax is axes[-1] else None)
+        ax.set(xlabel=columns, ylabel=rows if ax is axes[0] else "",
+               title="" if group is None else f"{panels} = {group}")
+    axes[0].figure.suptitle(title or f"{label or _label(value)}: mean ± standard error per cell")
+    return axes[0].figure
