@@ -303,3 +303,84 @@ def test_tiny_run_without_fashion_mnist_says_so_and_completes_on_mnist(tmp_path)
     table = tagged(notebook, "study-table")[0].outputs[0]["data"]["text/html"]
     assert "Fashion-MNIST" not in table and "MNIST" in table
     assert len(read_results(output)) > 0
+
+
+# The quick run of hw2_architectures (shared with the book tests) --------------------------------------
+
+HW2 = "hw2_architectures"
+# tag of a cell -> the outputs it must show: mime type -> how many
+HW2_OUTPUTS = {
+    "usps-figure": {"image/png": 1}, "parameters-table": {"text/html": 1},
+    "architectures-figure": {"image/png": 1}, "architectures-table": {"text/html": 1},
+    "init-check-table": {"text/html": 1}, "init-table": {"text/html": 1}, "init-figure": {"image/png": 1},
+    "lr-results": {"text/html": 1, "image/png": 1},
+    "ensemble-table": {"text/html": 2}, "ensemble-figure": {"image/png": 1},
+    "dropout-results": {"text/html": 1, "image/png": 1},
+    "robustness-results": {"text/html": 1, "image/png": 1}, "adversarial-figure": {"image/png": 1},
+    "search-table": {"text/html": 1}, "search-figure": {"image/png": 1}, "search-best-table": {"text/html": 1},
+    "grid-figure": {"image/png": 1}, "grid-table": {"text/html": 1},
+    "lecun-parameters": {"text/html": 1}, "lecun-table": {"text/html": 1},
+    "comparison-table": {"text/html": 1},
+}
+# Every number report 000 gives: Table 1 (random, Xavier, He), the best learning rate and the fate of
+# 0.1, Table 2 (dropout 0, 0.5, 0.9), the ensemble, the best architecture of Task I, the random
+# search's best setting (lr, batch size, dropout), and Table 3 with its best row.
+HW2_REPORT_NUMBERS = [94.5, 95.3, 95.7, 0.001, "diverges", 96.1, 97.3, 91.2, 95.57, "CNN", 32, 0.2,
+                      93.2, 97.1, 96.3, "3 x 512 sigmoid"]
+LECUN_PARAMETERS = {"Net-1": 2570, "Net-2": 3214, "Net-3": 1226, "Net-4": 1132, "Net-5": 1060}
+
+
+def plain_text(cell) -> str:
+    return "".join(output["data"]["text/plain"] for output in cell.outputs if "text/plain" in output.get("data", {}))
+
+
+@pytest.mark.slow
+def test_hw2_quick_run_passes_every_graded_test_cell(executed_notebooks):
+    tests = [cell for cell in read(executed_notebooks[HW2]).cells if is_test_cell(cell)]
+    assert [grading(cell)["grade_id"] for cell in tests] == [
+        "test_LocallyConnected2d", "test_locally_connected_parameters", "test_init_std", "test_ensemble_average",
+        "test_fgsm"]
+    for cell in tests:
+        assert cell.execution_count is not None, grading(cell)["grade_id"]
+        assert not [o for o in cell.outputs if o.output_type == "error"], grading(cell)["grade_id"]
+        assert "visible tests passed" in text_of([cell]), grading(cell)["grade_id"]
+
+
+@pytest.mark.slow
+def test_hw2_quick_run_shows_every_table_and_figure(executed_notebooks):
+    notebook = read(executed_notebooks[HW2])
+    for tag, expected in HW2_OUTPUTS.items():
+        outputs = [output for cell in tagged(notebook, tag) for output in cell.outputs]
+        for mime, count in expected.items():
+            shown = [output["data"][mime] for output in outputs if mime in output.get("data", {})]
+            assert len(shown) == count, (tag, mime, len(shown))
+            if mime == "text/html":
+                assert all("<table" in html for html in shown), tag
+
+
+@pytest.mark.slow
+def test_hw2_quick_run_compares_the_four_architectures_and_counts_local_weights(executed_notebooks):
+    notebook = read(executed_notebooks[HW2])
+    table = tagged(notebook, "architectures-table")[0].outputs[0]["data"]["text/html"]
+    for name in ("FCN", "LocalNet", "CNN", "BN-CNN (augmented)"):
+        assert f"<th>{name}</th>" in table, name
+    assert "LocalNet's locally connected layers: [40960, 296960] parameters; counted: [40960, 296960]" in text_of(
+        tagged(notebook, "parameters-table"))
+
+
+@pytest.mark.slow
+def test_hw2_lecun_nets_have_exactly_his_numbers_of_free_parameters(executed_notebooks):
+    shown = plain_text(tagged(read(executed_notebooks[HW2]), "lecun-parameters")[0])
+    for name, count in LECUN_PARAMETERS.items():
+        assert re.search(rf"^{name}\s+{count}\s+{count}$", shown, re.M), (name, shown)
+
+
+@pytest.mark.slow
+def test_hw2_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
+    comparison = tagged(read(executed_notebooks[HW2]), "comparison-table")[0]
+    assert [RESULTS_KEY in output.get("metadata", {}) for output in comparison.outputs] == [True]
+    results = read_results(executed_notebooks[HW2])
+    for number in HW2_REPORT_NUMBERS:
+        assert number in results["reference"].tolist(), number
+    assert results["ours"].notna().all()
+    assert "This run: profile 'quick'" in text_of(tagged(read(executed_notebooks[HW2]), "run-info"))
