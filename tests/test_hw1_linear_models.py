@@ -82,7 +82,8 @@ def test_hw1_part_2_tables_give_standard_errors_and_count_diverged_seeds(execute
 def test_hw1_report_relu_net_needs_sign_of_zero_to_be_one_and_ours_does_not(executed_notebooks):
     html = shown(read(executed_notebooks[HW1]), "nets-table", "text/html")[0]
     header = re.findall(r"<th>([^<]*right \(%\))</th>", html)
-    rows = [[float(value) for value in re.findall(r"<td>([^<]*)</td>", row)] for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
+    rows = [[float(value) for value in re.findall(r"<td>([^<]*)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
     rows = [row for row in rows if row]
     assert len(header) == 8 and len(rows) == 4, (header, rows)
     for row in rows:
@@ -104,8 +105,10 @@ def test_hw1_comparison_puts_every_number_of_the_report_beside_ours(executed_not
 @pytest.mark.parametrize("dataset", ["octmnist", "kmnist"])
 def test_hw1_missing_data_set_stops_the_run_with_one_line_and_no_substitute(tmp_path, dataset):
     with pytest.raises(DigitcourseError) as error:
-        execute_notebook(NOTEBOOKS / f"{HW1}.ipynb", tmp_path / "out.ipynb", profile="tiny", parameters={"dataset": dataset})
-    assert f"(`data = dc.data.load(P.dataset, seed=P.seed, subset=P.q1_subset)`): DataError: dataset '{dataset}'" in str(error.value)
+        execute_notebook(NOTEBOOKS / f"{HW1}.ipynb", tmp_path / "out.ipynb", profile="tiny",
+                         parameters={"dataset": dataset})
+    failing_cell = "(`data = dc.data.load(P.dataset, seed=P.seed, subset=P.q1_subset)`)"
+    assert f"{failing_cell}: DataError: dataset '{dataset}'" in str(error.value)
     failed = [cell for cell in read(tmp_path / "out.ipynb").cells if cell.get("outputs")
               and cell.outputs[-1].output_type == "error"]
     assert len(failed) == 1 and len(failed[0].outputs[-1].traceback) == 1

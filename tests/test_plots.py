@@ -247,3 +247,66 @@ def test_surface_labels_each_panel_z_axis_as_asked():
                         zlabel={"error": "prediction - f(x1, x2)"})
     assert [ax.get_zlabel() for ax in fig.axes] == ["f(x1, x2)", "prediction - f(x1, x2)"]
     assert plots.surface(data.test.x, {"z": data.test.y}, zlabel="z").axes[0].get_zlabel() == "z"
+
+
+def test_compare_takes_a_table_with_one_row_per_seed_beside_trials(trials):
+    ensemble = pd.DataFrame({"seed": [0, 1, 2], "test_accuracy": [0.90, 0.92, 0.94]})
+    ax = plots.compare({"wide": trials[32], "ensemble": ensemble}, kind="bar").axes[0]
+    heights = [bar.get_height() for container in ax.containers for bar in container]
+    assert heights == pytest.approx([trials[32].final["test_accuracy"].mean(), 0.92])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["wide", "ensemble"]
+
+
+def sweep_table():
+    return pd.DataFrame({"seed": [0, 1, 2] * 4, "epsilon": [0.0] * 3 + [0.1] * 3 + [0.0] * 3 + [0.1] * 3,
+                         "model": ["plain"] * 6 + ["robust"] * 6,
+                         "accuracy": [0.9, 0.92, 0.94, 0.3, 0.4, 0.5, 0.88, 0.9, 0.92, 0.7, 0.72, 0.74]})
+
+
+def test_sweep_draws_the_mean_per_x_with_a_standard_error_band_per_hue():
+    table = sweep_table()
+    ax = plots.sweep(table, "epsilon", "accuracy", hue="model", xlabel="ε").axes[0]
+    assert legend_texts(ax) == ["plain", "robust"]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.92, 0.4])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [0.9, 0.72])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.max() == pytest.approx(0.92 + table["accuracy"][:3].sem())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("ε", "accuracy")
+    assert ax.get_title() == "accuracy against epsilon (mean ± standard error over 3 seeds)"
+
+
+def test_sweep_names_the_nearest_column_for_a_typo():
+    with pytest.raises(dc.ConfigError, match="did you mean 'epsilon'"):
+        plots.sweep(sweep_table(), "epsilom", "accuracy")
+
+
+def test_heatmap_writes_each_cells_mean_and_standard_error_in_one_panel_per_group():
+    table = pd.DataFrame({"layers": [2, 2, 3, 3] * 4, "width": [128, 256] * 8,
+                          "activation": ["relu"] * 8 + ["sigmoid"] * 8, "seed": [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4,
+                          "accuracy": np.linspace(0.90, 0.975, 16)})
+    fig = plots.heatmap(table, rows="layers", columns="width", value="accuracy", panels="activation",
+                        scale=100, label="test accuracy (%)")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["activation = relu", "activation = sigmoid"]
+    cell = table[(table.activation == "relu") & (table.layers == 2) & (table.width == 128)]["accuracy"] * 100
+    assert panels[0].texts[0].get_text() == f"{cell.mean():.1f}\n± {cell.sem():.1f}"
+    assert len(panels[0].texts) == 4 and (panels[0].get_xlabel(), panels[0].get_ylabel()) == ("width", "layers")
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == ["128", "256"]
+    assert len(fig.axes) == 3  # two panels and one shared colour bar
+    assert fig.axes[-1].get_ylabel() == "test accuracy (%)"
+
+
+def test_heatmap_without_seeds_shows_the_values_alone():
+    table = pd.DataFrame({"a": [1, 1, 2, 2], "b": ["x", "y", "x", "y"], "score": [0.1, 0.2, 0.3, 0.4]})
+    ax = plots.heatmap(table, rows="a", columns="b", value="score", digits=2).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["0.10", "0.20", "0.30", "0.40"]
+
+
+def test_search_scores_draw_choices_spanning_decades_on_a_log_axis():
+    table = pd.DataFrame({"lr": [1e-4, 1e-2, 1e-3], "batch_size": [32, 128, 64], "value": [0.8, 0.9, 0.85],
+                          "setting": [0, 1, 2], "state": ["COMPLETE"] * 3, "seconds": [1.0] * 3})
+    result = dc.search.SearchResult(table, {"lr": 1e-2, "batch_size": 128}, 0.9, {"lr": "choice", "batch_size": "choice"})
+    fig = plots.search_scores(result, labels={"lr": "learning rate"})
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "linear"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["learning rate", "batch_size"]
+    np.testing.assert_allclose(fig.axes[0].collections[0].get_offsets()[:, 1], [0.8, 0.9, 0.85])
