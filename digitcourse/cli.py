@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="self-test an assignment's tests before release",
                                 description="Check that each notebook's tests grade it right: the source "
                                 "earns full marks and the blank release zero; each exercise blanked alone "
-                                "loses exactly its points; and each exercise's tests catch at least 90%% of "
-                                "the mutants of its solution. Exit code 0 when everything holds, else 1.")
+                                "loses exactly its points; and each exercise's tests catch at least the share "
+                                "--goal of the mutants of its solution. Exit code 0 when everything holds, else 1.")
     check.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="the instructor's notebooks")
     check.add_argument("--goal", type=float, default=0.9, metavar="SHARE",
                        help="share of mutants each exercise must catch (default: 0.9)")
