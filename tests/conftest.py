@@ -1,10 +1,12 @@
 """Shared fixtures: the course's notebooks, executed once per pytest run.
 
-`executed_notebooks` executes every notebook in notebooks/ in the quick profile into book/executed/,
-the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), so the book tests render
-these copies instead of executing again. It happens once per pytest run, also under xdist: the first
-worker to take the file lock executes, the others wait for it and reuse its copies. A run is told
-apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this process.
+`executed_notebooks[name]` executes notebooks/<name>.ipynb in the quick profile into book/executed/,
+the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), so the book tests render these
+copies instead of executing again. Each notebook runs once per pytest run, when a test first asks for
+it, also under xdist: the worker that takes that notebook's file lock executes it while the other
+worker goes on with other tests (or executes another notebook), and later askers reuse the copy. A
+run is told apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this
+process.
 """
 from __future__ import annotations
 
@@ -18,13 +20,12 @@ import torch
 from filelock import FileLock
 
 from digitcourse.book import EXECUTED
-from digitcourse.course import notebooks
+from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
 from digitcourse.execute import execute_notebook
 
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
-MARKER = EXECUTED / ".pytest-run.json"  # which run executed the copies, and what failed
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: with torch's default of one thread per core each, the
@@ -53,30 +54,28 @@ def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
 
 
 class ExecutedNotebooks:
-    """The executed copies by notebook name; asking for one that failed fails the test with its error."""
-
-    def __init__(self, failures: dict[str, str]):
-        self.failures = failures
+    """The executed copies by notebook name, each executed on first request; asking for one that
+    failed fails the test with its error."""
 
     def __getitem__(self, name: str) -> Path:
-        if name in self.failures:
-            pytest.fail(f"executing {name} ({PROFILE} profile) failed: {self.failures[name]}", pytrace=False)
-        return EXECUTED / f"{name}.ipynb"
+        source = NOTEBOOKS / f"{name}.ipynb"
+        marker = EXECUTED / f".{name}.pytest-run.json"  # which run executed the copy, and its error
+        with FileLock(str(EXECUTED / f".{name}.pytest-run.lock")):
+            record = json.loads(marker.read_text()) if marker.exists() else {}
+            if record.get("run") != RUN:
+                try:
+                    execute_notebook(source, EXECUTED / source.name, profile=PROFILE)
+                    record = {"run": RUN, "failure": None}
+                except DigitcourseError as error:
+                    record = {"run": RUN, "failure": str(error)}
+                marker.write_text(json.dumps(record, indent=1))
+        if record["failure"]:
+            pytest.fail(f"executing {name} ({PROFILE} profile) failed: {record['failure']}", pytrace=False)
+        return EXECUTED / source.name
 
 
 @pytest.fixture(scope="session")
 def executed_notebooks() -> ExecutedNotebooks:
-    """Every notebook executed in the quick profile into book/executed/, once per pytest run."""
+    """The course's notebooks executed in the quick profile into book/executed/, once per pytest run."""
     EXECUTED.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(EXECUTED / ".pytest-run.lock")):
-        record = json.loads(MARKER.read_text()) if MARKER.exists() else {}
-        if record.get("run") != RUN:
-            failures = {}
-            for source in notebooks():
-                try:
-                    execute_notebook(source, EXECUTED / source.name, profile=PROFILE)
-                except DigitcourseError as error:
-                    failures[source.stem] = str(error)
-            record = {"run": RUN, "profile": PROFILE, "failures": failures}
-            MARKER.write_text(json.dumps(record, indent=1))
-    return ExecutedNotebooks(record["failures"])
+    return ExecutedNotebooks()

@@ -14,6 +14,7 @@ from digitcourse.results import read_results
 from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read,
                              shown, tagged, text_of)
 
+pytestmark = pytest.mark.xdist_group("hw1_linear_models")  # one worker executes the notebook, and tests it
 HW1 = "hw1_linear_models"
 # tag of a cell -> the outputs it must show: mime type -> how many
 OUTPUTS = {

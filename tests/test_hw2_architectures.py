@@ -10,6 +10,7 @@ import pytest
 from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read,
                              tagged, text_of)
 
+pytestmark = pytest.mark.xdist_group("hw2_architectures")  # one worker executes the notebook, and tests it
 HW2 = "hw2_architectures"
 # tag of a cell -> the outputs it must show: mime type -> how many
 OUTPUTS = {

@@ -5,6 +5,7 @@ import pytest
 
 from notebook_checks import assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read, shown
 
+pytestmark = pytest.mark.xdist_group("hw4_capacity")  # one worker executes the notebook, and tests it
 HW4 = "hw4_capacity"
 # tag of a cell -> the outputs it must show: mime type -> how many
 OUTPUTS = {

@@ -28,6 +28,7 @@ from notebook_checks import (assert_compares_every_report_number, assert_graded_
 
 SOURCES = notebooks()
 HW3 = NOTEBOOKS / "hw3_regularization.ipynb"
+HW3_RUN = pytest.mark.xdist_group("hw3_regularization")  # one worker executes hw3, and tests it
 COLAB = "https://colab.research.google.com/github/digitcourse/digitcourse/blob/main/notebooks/"
 # tag of a cell -> the outputs it must show: mime type -> how many
 HW3_OUTPUTS = {
@@ -139,6 +140,7 @@ def test_notebook_ends_with_the_comparison_with_the_report_and_a_closing_note(so
 # The quick run of hw3 (shared with the book tests) ---------------------------------------------------
 
 @pytest.mark.slow
+@HW3_RUN
 def test_hw3_quick_run_passes_every_graded_test_cell(executed_notebooks):
     assert_graded_tests_passed(executed_notebooks["hw3_regularization"], [
         "test_softmax_cross_entropy", "test_dropout", "test_forward", "test_backward", "test_penalty_gradients",
@@ -146,11 +148,13 @@ def test_hw3_quick_run_passes_every_graded_test_cell(executed_notebooks):
 
 
 @pytest.mark.slow
+@HW3_RUN
 def test_hw3_quick_run_shows_every_table_and_figure(executed_notebooks):
     assert_shows(executed_notebooks["hw3_regularization"], HW3_OUTPUTS)
 
 
 @pytest.mark.slow
+@HW3_RUN
 def test_hw3_quick_run_studies_both_data_sets(executed_notebooks):
     notebook = read(executed_notebooks["hw3_regularization"])
     table = tagged(notebook, "study-table")[0].outputs[0]["data"]["text/html"]
@@ -158,6 +162,7 @@ def test_hw3_quick_run_studies_both_data_sets(executed_notebooks):
 
 
 @pytest.mark.slow
+@HW3_RUN
 def test_hw3_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
     assert_compares_every_report_number(executed_notebooks["hw3_regularization"], REPORT_NUMBERS)
 

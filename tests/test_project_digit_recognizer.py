@@ -13,6 +13,7 @@ from digitcourse.execute import execute_notebook
 from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read,
                              tagged, text_of)
 
+pytestmark = pytest.mark.xdist_group("project_digit_recognizer")  # one worker executes the notebook, and tests it
 PROJECT = "project_digit_recognizer"
 # tag of a cell -> the outputs it must show: mime type -> how many
 OUTPUTS = {
