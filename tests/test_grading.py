@@ -46,7 +46,8 @@ needs_sandbox = pytest.mark.skipif(not sandbox.available() and not os.environ.ge
                                    reason="bubblewrap is not installed here (CI installs it)")
 
 # One wrong answer per exercise: notebook -> solution cell -> (text of the solution, wrong text).
-# An exercise not listed here is answered wrong by its first mutant that flips an operator.
+# An exercise not listed here is answered wrong by its first mutant that flips an operator, else by its
+# first mutant of any kind (never one its cell names equivalent).
 MUTANTS = {
     "toy_assignment": {"standard_error": ("ddof=1", "ddof=0"),
                        "relu_backward": ("return grad_out * (x > 0)", "return -grad_out * (x > 0)")},
@@ -91,7 +92,8 @@ def points(notebook) -> dict[str, float]:
 
 
 def wrong_answer(path: Path, notebook, exercise: str):
-    """`notebook` with the answer to `exercise` wrong (MUTANTS, else its first operator mutant)."""
+    """`notebook` with the answer to `exercise` wrong (MUTANTS, else its first operator mutant, else its
+    first mutant)."""
     cell = cell_named(notebook, exercise)
     mutant = MUTANTS.get(path.stem, {}).get(exercise)
     if mutant:
@@ -99,7 +101,9 @@ def wrong_answer(path: Path, notebook, exercise: str):
         assert right in cell.source, f"{exercise}: the mutant's text {right!r} is not in the solution"
         cell.source = cell.source.replace(right, wrong)
     else:
-        cell.source = next(m.source for m in mutants(cell.source) if m.kind == "operator")
+        equivalent = cell.metadata.get("digitcourse", {}).get("equivalent_mutants", [])
+        wrong = [m for m in mutants(cell.source) if m.diff not in equivalent]
+        cell.source = min(wrong, key=lambda m: m.kind != "operator").source  # the first, an operator's if any
     return notebook
 
 

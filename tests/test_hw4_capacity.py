@@ -42,8 +42,8 @@ def test_hw4_quick_run_shows_every_table_and_figure(executed_notebooks):
 def test_hw4_quick_run_times_every_batch_size_and_grids_fifteen_architectures(executed_notebooks):
     notebook = read(executed_notebooks[HW4])
     timing = shown(notebook, "batch-timing-table", "text/html")[-1]
-    for shown in ("128", "1024", "60000 (full batch)", "ms per update", "SE (ms)", "s per epoch", "SE (s)"):
-        assert shown in timing, shown
+    for text in ("128", "1024", "60000 (full batch)", "ms per update", "SE (ms)", "s per epoch", "SE (s)"):
+        assert text in timing, text
     architectures = shown(notebook, "architecture-table", "text/html")[-1]
     for name in ("128", "256-192", "512-384-288", "128-128", "512-512-512", "shrinking by 3/4", "constant"):
         assert f">{name}<" in architectures, name
