@@ -1,8 +1,8 @@
-"""Grade one submission: the child process of ``digitcourse grade`` (one per submission).
+"""Grade one submission: the process ``digitcourse grade`` forks for it (`run_logged`), one per submission.
 
 ::
 
-    python -m digitcourse.grading.worker TASK.json
+    python -m digitcourse.grading.worker TASK.json   # the same by hand
 
 TASK.json names the student, the assignment, the submitted notebook, the assignment's template folder
 (the instructor's notebook and its released version, which no sandbox can reach), a scratch folder
@@ -14,6 +14,7 @@ beside TASK.json. It never runs student code itself: only the kernel does.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from time import monotonic
 import nbformat
 from nbformat import NotebookNode
 
-from ..course import PROFILE_VARIABLE
+from ..course import PROFILE_VARIABLE, python_path
 from ..files import atomic_write
 from .cells import cell_role, grade_id, graded_cells, merge
 from .kernel import AGENT, Kernel, Run
@@ -153,6 +154,17 @@ def _feedback_page(merged: NotebookNode, scores: dict, notes: list[str], task: d
     exporter = HTMLExporter(sanitize_html=True)
     body, _ = exporter.from_notebook_node(page)
     return body
+
+
+def run_logged(task_file: str, log: str) -> None:
+    """`main` as `grade` runs it, in a process forked for it: the leader of a session of its own (so
+    that stopping it stops its kernel and sandbox), its output into `log`, no input."""
+    os.setsid()
+    os.environ["PYTHONPATH"] = python_path()  # what an unsandboxed kernel imports digitcourse by
+    with open(log, "ab") as out, open(os.devnull, "rb") as nothing:
+        for target, stream in ((0, nothing), (1, out), (2, out)):
+            os.dup2(stream.fileno(), target)
+    main(task_file)
 
 
 def main(task_file: str) -> None:
