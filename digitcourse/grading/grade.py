@@ -45,6 +45,7 @@ from .worker import RESULT, run_logged
 WORKERS = multiprocessing.get_context("forkserver")
 WORKERS.set_forkserver_preload(["digitcourse.grading.worker", "torch", "nbconvert"])
 
+
 @dataclass(frozen=True)
 class Submission:
     """One student's notebook for one assignment."""

@@ -132,7 +132,6 @@ def _not_run(reason: str) -> NotebookNode:
     return nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])
 
 
-
 def _feedback_page(merged: NotebookNode, scores: dict, notes: list[str], task: dict) -> str:
     """The student's feedback: their graded notebook with every test's outcome, and a summary on top.
 
