@@ -30,7 +30,7 @@ OUTPUTS = {
 # 0.1, Table 2 (dropout 0, 0.5, 0.9), the ensemble, the best architecture of Task I, the random
 # search's best setting (lr, batch size, dropout), and Table 3 with its best row.
 REPORT_NUMBERS = [94.5, 95.3, 95.7, 0.001, "diverges", 96.1, 97.3, 91.2, 95.57, "CNN", 32, 0.2,
-                      93.2, 97.1, 96.3, "3 x 512 sigmoid"]
+                  93.2, 97.1, 96.3, "3 x 512 sigmoid"]
 LECUN_PARAMETERS = {"Net-1": 2570, "Net-2": 3214, "Net-3": 1226, "Net-4": 1132, "Net-5": 1060}
 
 
