@@ -24,8 +24,7 @@ OUTPUTS = {
 # ~10%, and L1 "similar"), its best settings, depth 1 at ~90% and depth 2 ~1% better, its best
 # architecture, its widths 254-190-142, and both regression MSEs.
 REPORT_NUMBERS = [0.325, 0.9, 0.4, 0.2, "constant", "5e-05, 0.0005, 0.005", 0.6, 0.1,
-                      "L1 or L2 at 5e-5 or 5e-4", 0.01, "below 0", "512-384", "254-190-142", 0.00573, 0.0135]
-
+                  "L1 or L2 at 5e-5 or 5e-4", 0.01, "below 0", "512-384", "254-190-142", 0.00573, 0.0135]
 
 
 @pytest.mark.slow
