@@ -23,6 +23,7 @@ from digitcourse.book import EXECUTED
 from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
 from digitcourse.execute import execute_notebook
+from digitcourse.grading import sandbox
 
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
@@ -33,6 +34,27 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # runs 5-20 times slower. One thread per worker, inherited by the kernels through the environment.
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
+
+WITHOUT = set(os.environ.get("DIGITCOURSE_WITHOUT", "").replace(",", " ").split())
+AVAILABLE = {"sandbox": (sandbox.available, f"{sandbox.WHY_NOT_HERE}; make install installs it")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(component): the test needs a component of system-packages.txt "
+                            "(sandbox, ...); it fails where that cannot run, unless DIGITCOURSE_WITHOUT names it")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `needs(component)` is skipped, saying so, where DIGITCOURSE_WITHOUT names the
+    component (a developer's laptop; CI never sets it), and fails with one line where it cannot run."""
+    for mark in item.iter_markers("needs"):
+        component = mark.args[0]
+        if component in WITHOUT:
+            pytest.skip(f"DIGITCOURSE_WITHOUT names {component}, so this test of it does not run")
+        available, why_not = AVAILABLE.get(component, (lambda: True, ""))
+        if not available():
+            pytest.fail(why_not, pytrace=False)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from digitcourse import book, cli
+from digitcourse.grading import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["release", "check", "grade", "validate", "book"]
@@ -72,6 +73,7 @@ def test_a_usage_mistake_is_one_line_and_exit_code_2(argv, message, capsys):
     (["release", "missing.ipynb"], "digitcourse release: ConfigError: No notebook missing.ipynb."),
 ])
 def test_a_config_error_is_one_line_and_exit_code_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "available", lambda: False)  # arguments are checked before the sandbox
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ann").mkdir()
     (tmp_path / "ann" / "hw1.ipynb").write_text("{}")

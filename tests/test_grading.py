@@ -42,8 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY = Path(__file__).parent / "fixtures_grading" / "toy_assignment.ipynb"
 NOTEBOOKS = notebooks()
 TOY_LIMITS = ["--cell-timeout", "10", "--timeout", "30", "--memory", "1G"]  # a cell, the notebook, memory
-needs_sandbox = pytest.mark.skipif(not sandbox.available() and not os.environ.get("CI"),
-                                   reason="bubblewrap is not installed here (CI installs it)")
+needs_sandbox = pytest.mark.needs("sandbox")
 
 # One wrong answer per exercise: notebook -> solution cell -> (text of the solution, wrong text).
 # An exercise not listed here is answered wrong by its first mutant that flips an operator, else by its

@@ -10,7 +10,6 @@ from time import monotonic
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from digitcourse.grading import sandbox
 from digitcourse.grading.kernel import AGENT, Kernel
 from digitcourse.grading.limits import Limits, describe_memory, parse_memory
 from digitcourse.grading.sandbox import Sandbox
@@ -18,8 +17,7 @@ from digitcourse.grading.remote import KernelLost, Session
 from digitcourse.grading.verdict import Verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sandbox.available() and not os.environ.get("CI"),
-                                                    reason="bubblewrap is not installed here (CI installs it)")]
+pytestmark = [pytest.mark.slow, pytest.mark.needs("sandbox")]
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,26 @@
-"""Where data files come from: the data root, checksums, and downloads from mirrors.
+"""Where data files come from: the data root, checksums, and downloads from mirrors (through pooch).
 
 A file is looked for under the data root (a `.gz` file, or the uncompressed twin torchvision leaves
-beside it) and checked against its known MD5 once per process. A missing file is downloaded from the
-first mirror that delivers it whole: the bytes stream into a temporary file beside the target, which
-replaces the target only once complete and verified, so a failed download never leaves a partial file.
+beside it) and checked against its known MD5 once per process. A missing file is downloaded by pooch
+from the first mirror that delivers it whole, with a progress bar: pooch streams the bytes into a
+temporary file beside the target and moves it into place only once its checksum matches, so a failed
+download never leaves a partial file.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import http.client
 import os
-import urllib.error
-import urllib.request
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+import pooch
+import requests
+
 from ..course import data_root
 from ..errors import DataError
-from ..files import atomic_path
 
 TIMEOUT_S = 20
 FIX = "Set DIGITCOURSE_DATA to a folder that has them, or use dc.data.load('digits'), which needs no files."
@@ -38,11 +38,7 @@ class FileSpec:
 @functools.lru_cache(maxsize=None)
 def _md5(path: Path, size: int, mtime_ns: int) -> str:
     """MD5 of a file, computed once per (path, size, modification time) in this process."""
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return pooch.file_hash(str(path), alg="md5")
 
 
 def verify(path: Path, spec: FileSpec) -> None:
@@ -124,30 +120,39 @@ def _fetch_all(root: Path, missing: Sequence[FileSpec], mirrors: Sequence[str]) 
     return ""
 
 
-class _BadDownload(Exception):
-    """A mirror answered, but with a file that is not the one we know."""
-
-
 def _fetch(url: str, target: Path, spec: FileSpec) -> str | None:
-    """Download `url` to `target`, verified; None on success, else a short reason for the failure."""
+    """Download `url` to `target` with pooch, verified; None on success, else a short reason."""
     host = urlsplit(url).netloc
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT_S)
+    known = f"md5:{spec.md5}" if spec.md5 else None
     try:
-        with (urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, atomic_path(target) as partial,
-              open(partial, "wb") as part):
-            length = response.headers.get("Content-Length")
-            digest, received = hashlib.md5(), 0
-            while chunk := response.read(1 << 20):
-                part.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-            if length is not None and received != int(length):
-                raise _BadDownload(f"connection dropped after {received:,} of {int(length):,} bytes")
-            if spec.md5 is not None and digest.hexdigest() != spec.md5:
-                raise _BadDownload(f"checksum {digest.hexdigest()} does not match the known {spec.md5}")
-    except urllib.error.HTTPError as error:
-        return f"{host}: HTTP {error.code} {error.reason}"
-    except urllib.error.URLError as error:
-        return f"{host}: {error.reason}"
-    except (OSError, http.client.HTTPException, _BadDownload) as error:
-        return f"{host}: {error or type(error).__name__}"
+        pooch.retrieve(url, known, fname=target.name, path=target.parent, downloader=downloader)
+    except requests.HTTPError as error:
+        return f"{host}: HTTP {error.response.status_code} {error.response.reason}"
+    except requests.exceptions.ChunkedEncodingError as error:
+        return f"{host}: connection dropped mid-file ({_incomplete(error)})"
+    except requests.RequestException as error:
+        return f"{host}: {_root_cause(error)}"
+    except ValueError:  # pooch: the checksum of what arrived is not the known one
+        return f"{host}: the file's checksum does not match the known {spec.md5}"
     return None
+
+
+def _incomplete(error: Exception) -> str:
+    """'N of M bytes' from urllib3's IncompleteRead inside `error`, or what the error says."""
+    found = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", str(error))
+    if found is None:
+        return str(error)
+    received, more = map(int, found.groups())
+    return f"{received:,} of {received + more:,} bytes"
+
+
+def _root_cause(error: BaseException) -> str:
+    """The operating system's words for a failed connection ("Connection refused"), or the error's."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__ or next(
+            (arg for arg in getattr(cause, "args", ()) if isinstance(arg, BaseException)), None)
+    return str(error)

@@ -91,14 +91,14 @@ def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
     """
     check_number("jobs", jobs, integer=True, low=1)
     check_choice("profile", profile, PROFILES)
-    if isolate and not sandbox.available():
-        raise DigitcourseError(f"{sandbox.WHY_NOT}.")
     found = find_submissions(submissions)
     sources = {s.assignment: Path(source) / f"{s.assignment}.ipynb" for s in found}
     if not any(path.is_file() for path in sources.values()):
         raise ConfigError(f"{source} holds no instructor's notebook for the submitted assignments "
                           f"({', '.join(sorted(sources))}): pass --source with the folder of "
                           "<assignment>.ipynb.")
+    if isolate and not sandbox.available():  # after the arguments: a typo is reported as a typo
+        raise DigitcourseError(f"{sandbox.WHY_NOT}.")
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="digitcourse-grade-") as work:
         work = Path(work)

@@ -44,8 +44,9 @@ def available() -> bool:
     return probe.returncode == 0
 
 
-WHY_NOT = ("the sandbox for student code (bubblewrap) is not available here: install it "
-           "(apt-get install bubblewrap) or, to grade without it, pass --unsafe-no-sandbox")
+WHY_NOT_HERE = ("the sandbox for student code (bubblewrap) is not available here: install it "
+                "(apt-get install bubblewrap)")
+WHY_NOT = f"{WHY_NOT_HERE} or, to grade without it, pass --unsafe-no-sandbox"
 
 
 @dataclass
