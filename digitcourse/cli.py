@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         for path in release(args.notebooks, out=args.out):
             print(path)
     elif args.command == "check":
-        from .grading.check import check
+        from .grading.selftest import check
 
         return 0 if check(args.notebooks, goal=args.goal, profile=args.profile) else 1
     elif args.command == "grade":

@@ -23,7 +23,7 @@ from digitcourse.book import EXECUTED
 from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
 from digitcourse.execute import execute_notebook
-from digitcourse.grading import sandbox
+from digitcourse.grading.student import sandbox
 
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex

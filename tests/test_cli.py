@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digitcourse import book, cli
-from digitcourse.grading import sandbox
+from digitcourse.grading.student import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = ["release", "check", "grade", "validate", "book"]

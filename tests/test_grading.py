@@ -29,8 +29,8 @@ from nbgrader.api import Gradebook
 from digitcourse import cli
 from digitcourse.course import STUDENT_BRANCH, notebooks, student_colab_links
 from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.grading import sandbox
-from digitcourse.grading.check import check_notebook, try_answers
+from digitcourse.grading.student import sandbox
+from digitcourse.grading.selftest import check_notebook, try_answers
 from digitcourse.grading.grade import find_submissions
 from digitcourse.grading.mutants import mutants
 from digitcourse.grading.release import leaked_solution_lines, release

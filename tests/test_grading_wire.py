@@ -1,4 +1,4 @@
-"""digitcourse.grading.wire: what crosses between a student's kernel and the grader, and what cannot."""
+"""digitcourse.grading.student.wire: what crosses between a student's kernel and the grader, and what cannot."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from digitcourse.grading import arguments, wire
+from digitcourse.grading.student import arguments, wire
 
 
 def no_references(value):

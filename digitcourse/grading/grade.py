@@ -35,8 +35,8 @@ from ..files import atomic_write
 from .cells import GradedCell, graded_cells
 from .limits import Limits
 from .nbgrader_glue import generate_assignment
-from . import sandbox
 from .report import Graded, row, write_grades
+from .student import sandbox
 from .worker import RESULT, run_logged
 
 # Each worker is forked from a server process that imported what every worker needs (torch, nbformat,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cells import cell_role, grade_id
-from .remote import KernelLost, Remote, Session
+from .student.remote import KernelLost, Remote, Session
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode

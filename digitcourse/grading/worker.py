@@ -26,11 +26,11 @@ from nbformat import NotebookNode
 from ..course import PROFILE_VARIABLE, python_path
 from ..files import atomic_write
 from .cells import cell_role, grade_id, graded_cells, merge
-from .kernel import AGENT, Kernel, Run
 from .limits import Limits, describe_memory
 from .report import Graded
-from .sandbox import Sandbox
-from .remote import KernelLost, Session
+from .student.kernel import AGENT, Kernel, Run
+from .student.remote import KernelLost, Session
+from .student.sandbox import Sandbox
 from .verdict import Outcome, Verdicts
 
 RESULT, FEEDBACK = "result.json", "feedback.html"
@@ -57,7 +57,7 @@ def grade_submission(task: dict) -> Graded:
     env = {PROFILE_VARIABLE: task["profile"], "OMP_NUM_THREADS": str(task["threads"]),
            "MKL_NUM_THREADS": str(task["threads"]), "MPLBACKEND": INLINE_FIGURES}
     with Kernel(sandbox, env) as kernel:
-        started = kernel.run(f"import digitcourse.grading.agent as {AGENT}", limits.cell)
+        started = kernel.run(f"import digitcourse.grading.student.agent as {AGENT}", limits.cell)
         if started.status != "ok":
             return Graded.failure("failed", f"the grader's helper did not start in the kernel: {started.error}",
                                   notes)

@@ -32,14 +32,14 @@ from nbformat import NotebookNode
 
 from ..course import GRADING_PROFILE, PROFILE_VARIABLE
 from ..errors import ConfigError
+from .cells import cell_role, grade_id
 from .grade import grade
-from .kernel import AGENT, Kernel
 from .limits import Limits
 from .mutants import Mutant, mutants
 from .release import release
-from .sandbox import Sandbox, available
-from .cells import cell_role, grade_id
-from .remote import KernelLost, Session
+from .student.kernel import AGENT, Kernel
+from .student.remote import KernelLost, Session
+from .student.sandbox import Sandbox, available
 from .verdict import Verdicts, definitions
 
 TEST_SECONDS = 60  # a test cell against one mutant: a mutant that loops is stopped, and counts as caught
@@ -197,7 +197,7 @@ class _Lab:
         self.starts += 1
         sandbox = Sandbox(self.folder / str(self.starts), Limits().memory, isolate=available())
         self.kernel = Kernel(sandbox, {PROFILE_VARIABLE: self.profile, "OMP_NUM_THREADS": "1"}).__enter__()
-        for code in [f"import digitcourse.grading.agent as {AGENT}", *self.setup, *self.solutions.values()]:
+        for code in [f"import digitcourse.grading.student.agent as {AGENT}", *self.setup, *self.solutions.values()]:
             self.kernel.run(code, TEST_SECONDS)
 
     def failing(self, tests: list[str]) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The grader's agent inside a student's kernel: it runs the calls a test cell makes, and nothing else.
 
-The grader imports this module into the kernel (``import digitcourse.grading.agent as __digitcourse__``)
+The grader imports this module into the kernel (``import digitcourse.grading.student.agent as __digitcourse__``)
 and, for each call a test cell makes, executes ``__digitcourse__.serve()``. `serve` reads the request
 over the kernel's stdin channel (an ``input_request`` the grader answers), does it in the notebook's
 namespace, and sends the response the same way. A request is one of::
@@ -10,7 +10,7 @@ namespace, and sends the response the same way. A request is one of::
     {"op": "len", "target": handle}                    {"op": "getitem", "target": handle, "key": ...}
     {"op": "substitute", "names": {NAME: callback}}    {"op": "restore"}
 
-Everything crosses in `digitcourse.grading.wire`'s format. An object that is not data stays here and
+Everything crosses in `digitcourse.grading.student.wire`'s format. An object that is not data stays here and
 crosses as a handle. A function of the grader's crosses as a callback: calling it here asks the grader
 to run it (a ``"callback:"`` input request) and returns its answer. Nothing here decides a grade: the
 student's code can change this module at will, and only ever changes its own answers.
