@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -269,6 +270,10 @@ def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path],
 
     (folder / "corrupt").mkdir()
     (folder / "corrupt" / f"{name}.ipynb").write_text("{ this is not json")
+    invalid = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    invalid.cells[0].source = 5  # JSON, but no notebook: a cell whose source is not text
+    (folder / "invalid").mkdir()
+    (folder / "invalid" / f"{name}.ipynb").write_text(json.dumps(invalid))
     (folder / "stray").mkdir()
     (folder / "stray" / "no_such_assignment.ipynb").write_text("{}")
     (folder / "symlinked").mkdir()
@@ -514,9 +519,12 @@ def test_corrupt_notebook_is_reported_ungradeable_and_the_run_goes_on(toy_run):
     row = row_of(toy_run, "corrupt")
     assert (row["status"], row["total"], row["max"]) == ("ungradeable", "0", "5")
     assert "not a readable notebook" in row["notes"]
+    invalid = row_of(toy_run, "invalid")
+    assert (invalid["status"], invalid["total"]) == ("ungradeable", "0")
+    assert invalid["notes"] == "not a valid notebook: the source of cell 1 is not text (it is int)"
     assert toy_run["rows"][("stray", "no_such_assignment")]["status"] == "ungradeable"
     students = {student for student, _ in toy_run["rows"]}
-    assert len(toy_run["rows"]) == len(students) == 29  # every submission has its row
+    assert len(toy_run["rows"]) == len(students) == 30  # every submission has its row
 
 
 @pytest.mark.slow
