@@ -5,6 +5,7 @@ import ast
 
 import pytest
 
+from digitcourse.grading.check import Exercise, Report
 from digitcourse.grading.mutants import GENERIC_KINDS, mutants, solution_lines
 
 CELL = '''def step(p, g, lr=0.1, *, keep=True):
@@ -96,3 +97,11 @@ def test_a_numpy_solution_is_cast_with_numpy():
     cell = "def f(x: np.ndarray) -> np.ndarray:\n    ### BEGIN SOLUTION\n    return x.argmax() * 2.0\n    ### END SOLUTION\n"
     assert {mutant.after for mutant in mutants(cell) if mutant.kind == "cast added"} == {
         "return np.float32(x.argmax() * 2.0)", "return np.int32(x.argmax()) * 2.0"}
+
+
+def test_checks_table_counts_the_generic_kinds_apart_and_shows_why_a_mutant_is_equivalent():
+    exercise = Exercise("softmax", ["test_softmax"], mutants=10, caught=9, generic=4, generic_caught=3,
+                        equivalent={"line 3: a  ->  b": "the same for every legal input"})
+    table = Report("hw", "earned 3/3", "earned 0/3", [exercise]).table(0.9)
+    assert "| softmax | test_softmax | ok | 10 | 9 | 4 | 3 | 1 | 92% |" in table
+    assert "  softmax: line 3: a  ->  b\n    (equivalent: the same for every legal input)" in table

@@ -62,13 +62,14 @@ class Mirrors:
 
 
 def _changeable(value: Any) -> bool:
+    """Whether a callee could change `value` in place: a list, dict, array, tensor, generator or module."""
     if isinstance(value, (list, dict, np.ndarray)):
         return True
-    if type(value).__module__.partition(".")[0] == "torch":
-        import torch
+    if not any(kind.__module__.partition(".")[0] == "torch" for kind in type(value).__mro__):
+        return False  # (torch is not imported for a kernel that does not use it)
+    import torch
 
-        return isinstance(value, (torch.Tensor, torch.Generator, torch.nn.Module))
-    return False
+    return isinstance(value, (torch.Tensor, torch.Generator, torch.nn.Module))
 
 
 def snapshot(args: tuple, kwargs: dict, refer: Refer) -> dict[int | str, Any]:
@@ -86,16 +87,13 @@ def changed_arguments(before: dict[int | str, Any], args: tuple, kwargs: dict, r
 
 
 def _mutable_tree(value: Any, refer: Refer) -> Any:
+    if not _changeable(value):
+        return None
     if isinstance(value, (list, dict, np.ndarray)):
         return encode(value, refer)
-    if type(value).__module__.partition(".")[0] == "torch":
-        import torch
+    import torch
 
-        if isinstance(value, torch.nn.Module):
-            return {"$state": module_state(value, refer)}
-        if isinstance(value, (torch.Tensor, torch.Generator)):
-            return encode(value, refer)
-    return None
+    return {"$state": module_state(value, refer)} if isinstance(value, torch.nn.Module) else encode(value, refer)
 
 
 def module_state(module: Any, refer: Refer) -> Any:

@@ -249,12 +249,12 @@ class _Lab:
             report.problems.append(f"{exercise.name}: equivalent_mutants must map each mutant to why it is equivalent")
             named = {}
         for mutant in mutants(self.solutions[exercise.name]):
-            generic = mutant.kind in GENERIC_KINDS
-            exercise.generic += generic
-            exercise.mutants += not generic
-            if self._caught(mutant, exercise):
-                exercise.generic_caught += generic
-                exercise.caught += not generic
+            caught = self._caught(mutant, exercise)
+            if mutant.kind in GENERIC_KINDS:
+                exercise.generic, exercise.generic_caught = exercise.generic + 1, exercise.generic_caught + caught
+            else:
+                exercise.mutants, exercise.caught = exercise.mutants + 1, exercise.caught + caught
+            if caught:
                 if mutant.diff in named:
                     report.problems.append(f"{exercise.name}: the mutant named equivalent is caught: {mutant.diff}")
             elif mutant.diff in named:
