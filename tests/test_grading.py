@@ -576,7 +576,7 @@ def test_check_fails_on_a_weakened_test_cell_naming_the_survivors(tmp_path):
     report = check_notebook(tmp_path / TOY.name)
     relu = next(exercise for exercise in report.exercises if exercise.name == "relu_backward")
     assert relu.survivors == ["line 3: return grad_out * (x > 0)  ->  return grad_out * (x >= 0)"]
-    assert report.problems == ["relu_backward: its tests catch 83% of the mutants of its solution (the goal is 90%)"]
+    assert report.problems == ["relu_backward: its tests catch 86% of the mutants of its solution (the goal is 90%)"]
     assert "Mutants no test caught:" in report.table(0.9)
     assert cli.main(["check", str(tmp_path / TOY.name)]) == 1
 
