@@ -6,7 +6,7 @@ Module fixtures run the grader a few times and serve all the assertions:
   (every attack on the grader we know of), corrupt files, under short limits and 1 GiB of memory;
 - `course`: for every notebook in notebooks/, `digitcourse check` (the source earns full marks, the
   blank release zero, each exercise blanked alone loses only its points, the mutation score) and one
-  grade run of two submissions, the odd-numbered exercises wrong in one and the even in the other.
+  grade run of its submissions of realistic wrong answers and correct forms (student_answers.py).
 Smaller tests cover the parts: the sandbox, the data that crosses, the merge, the mutants.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -25,14 +26,14 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
+from student_answers import WRONG, answered, submissions
 
 from digitcourse import cli
 from digitcourse.course import STUDENT_BRANCH, notebooks, student_colab_links
 from digitcourse.errors import ConfigError, DigitcourseError
+from digitcourse.grading.selftest import check_notebook
 from digitcourse.grading.student import sandbox
-from digitcourse.grading.selftest import check_notebook, try_answers
 from digitcourse.grading.grade import find_submissions
-from digitcourse.grading.mutants import mutants
 from digitcourse.grading.release import leaked_solution_lines, release
 from digitcourse.grading.validate import validate
 
@@ -44,24 +45,10 @@ NOTEBOOKS = notebooks()
 TOY_LIMITS = ["--cell-timeout", "10", "--timeout", "30", "--memory", "1G"]  # a cell, the notebook, memory
 needs_sandbox = pytest.mark.needs("sandbox")
 
-# One wrong answer per exercise: notebook -> solution cell -> (text of the solution, wrong text).
-# An exercise not listed here is answered wrong by its first mutant that flips an operator, else by its
-# first mutant of any kind (never one its cell names equivalent).
-MUTANTS = {
-    "toy_assignment": {"standard_error": ("ddof=1", "ddof=0"),
-                       "relu_backward": ("return grad_out * (x > 0)", "return -grad_out * (x > 0)")},
-    "hw3_regularization": {
-        "softmax_cross_entropy": ("shifted = logits - logits.max(dim=1, keepdim=True).values",
-                                  "shifted = logits - logits.max()"),  # the batch's maximum, not each row's
-        "dropout": ("return a * mask / keep, mask", "return a * mask, mask"),  # not inverted
-        "forward": ("a = z.clamp(min=0)", "a = z"),  # no ReLU
-        "backward": ('grads[f"W{layer}"] = dz.T @', 'grads[f"W{layer}"] = -dz.T @'),  # a sign flipped
-        "penalty_gradients": ("2 * l2 * W", "l2 * W"),
-        "add_gradient_noise": ("g + sigma * torch.randn", "g + sigma ** 2 * torch.randn"),  # variance
-        "sgd_step": ("p - lr * grads[name]", "p + lr * grads[name]"),
-        "standard_error": ("ddof=1", "ddof=0"),
-    },
-}
+# One wrong answer per exercise of the toy assignment: exercise -> (text of the solution, wrong text).
+# The course notebooks' wrong answers are in student_answers.py.
+TOY_WRONG = {"standard_error": ("ddof=1", "ddof=0"),
+             "relu_backward": ("return grad_out * (x > 0)", "return -grad_out * (x > 0)")}
 
 
 def nbgrader(cell) -> dict:
@@ -90,20 +77,9 @@ def points(notebook) -> dict[str, float]:
             if cell.cell_type == "code" and nbgrader(cell).get("grade") and not nbgrader(cell).get("solution")}
 
 
-def wrong_answer(path: Path, notebook, exercise: str):
-    """`notebook` with the answer to `exercise` wrong (MUTANTS, else its first operator mutant, else its
-    first mutant)."""
-    cell = cell_named(notebook, exercise)
-    mutant = MUTANTS.get(path.stem, {}).get(exercise)
-    if mutant:
-        right, wrong = mutant
-        assert right in cell.source, f"{exercise}: the mutant's text {right!r} is not in the solution"
-        cell.source = cell.source.replace(right, wrong)
-    else:
-        equivalent = cell.metadata.get("digitcourse", {}).get("equivalent_mutants", [])
-        wrong = [m for m in mutants(cell.source) if m.diff not in equivalent]
-        cell.source = min(wrong, key=lambda m: m.kind != "operator").source  # the first, an operator's if any
-    return notebook
+def wrong_answer(notebook, exercise: str):
+    """The toy `notebook` with the answer to `exercise` wrong (TOY_WRONG)."""
+    return answered(notebook, {exercise: TOY_WRONG[exercise]})
 
 
 def read(path: Path):
@@ -219,7 +195,7 @@ def hostile(paths: dict[str, Path], port: int) -> dict[str, tuple[str, object]]:
 def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path], port: int) -> None:
     """The toy submissions that tamper with tests, attack the grader or try to stop it."""
     name = TOY.stem
-    tampered = wrong_answer(TOY, copy.deepcopy(toy), "standard_error")
+    tampered = wrong_answer(copy.deepcopy(toy), "standard_error")
     cell_named(tampered, "test_standard_error").source = "pass  # my answer is right"
     for deleted in ("setup", "test_relu_backward", "why_ddof"):  # imports, a test, a written answer
         tampered.cells.remove(cell_named(tampered, deleted))
@@ -251,7 +227,7 @@ def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path],
         notebook = copy.deepcopy(toy)
         if kind == "wrong":
             for exercise in exercises(toy):
-                wrong_answer(TOY, notebook, exercise)
+                notebook = wrong_answer(notebook, exercise)
         elif kind.startswith("blank"):
             blanked(notebook, released)
             if kind == "blank_relu":  # the code defines standard_error itself, after the stub
@@ -268,6 +244,10 @@ def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path],
 
     (folder / "corrupt").mkdir()
     (folder / "corrupt" / f"{name}.ipynb").write_text("{ this is not json")
+    invalid = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    invalid.cells[0].source = 5  # JSON, but no notebook: a cell whose source is not text
+    (folder / "invalid").mkdir()
+    (folder / "invalid" / f"{name}.ipynb").write_text(json.dumps(invalid))
     (folder / "stray").mkdir()
     (folder / "stray" / "no_such_assignment.ipynb").write_text("{}")
     (folder / "symlinked").mkdir()
@@ -288,7 +268,7 @@ def toy_run(tmp_path_factory):
     (folder / "blank" / TOY.stem).mkdir(parents=True)  # nbgrader's layout: <student>/<a>/<a>.ipynb
     nbformat.write(released, folder / "blank" / TOY.stem / TOY.name)
     for exercise in exercises(toy):
-        submit(folder, f"wrong_{exercise}", TOY.stem, wrong_answer(TOY, copy.deepcopy(toy), exercise))
+        submit(folder, f"wrong_{exercise}", TOY.stem, wrong_answer(copy.deepcopy(toy), exercise))
     paths = dict(source=source, other=folder / "solution" / TOY.name, grades=out / "grades.csv",
                  feedback=out / "feedback" / "solution" / TOY.stem / f"{TOY.stem}.html")
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -513,9 +493,12 @@ def test_corrupt_notebook_is_reported_ungradeable_and_the_run_goes_on(toy_run):
     row = row_of(toy_run, "corrupt")
     assert (row["status"], row["total"], row["max"]) == ("ungradeable", "0", "5")
     assert "not a readable notebook" in row["notes"]
+    invalid = row_of(toy_run, "invalid")
+    assert (invalid["status"], invalid["total"]) == ("ungradeable", "0")
+    assert invalid["notes"] == "not a valid notebook: the source of cell 1 is not text (it is int)"
     assert toy_run["rows"][("stray", "no_such_assignment")]["status"] == "ungradeable"
     students = {student for student, _ in toy_run["rows"]}
-    assert len(toy_run["rows"]) == len(students) == 29  # every submission has its row
+    assert len(toy_run["rows"]) == len(students) == 30  # every submission has its row
 
 
 @pytest.mark.slow
@@ -542,16 +525,13 @@ def test_grades_csv_has_a_column_per_graded_cell(toy_run):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """For each notebook: `check`'s report, and the rows of two submissions with the odd-numbered
-    (first, third, ...) and the even-numbered exercises wrong, graded in one run."""
+    """For each notebook: `check`'s report, and the rows of its submissions of `student_answers` (the
+    k-th realistic wrong answer of every exercise in "wrong_k", the correct answers written another way
+    in "right_forms"), all graded in one run."""
     work = tmp_path_factory.mktemp("course")
     folder = work / "submissions"
     for path in NOTEBOOKS:
-        names = list(exercises(read(path)))
-        for parity, student in ((0, "odd_wrong"), (1, "even_wrong")):
-            notebook = read(path)
-            for exercise in names[parity::2]:
-                wrong_answer(path, notebook, exercise)
+        for student, (notebook, _) in submissions(path.stem, read(path)).items():
             submit(folder, student, path.stem, notebook)
     run_cli("grade", str(folder), "--jobs", "2", "--profile", "tiny", "--source", str(ROOT / "notebooks"),
             "--out", str(work / "grading"))
@@ -567,19 +547,21 @@ def test_digitcourse_check_passes_on_every_course_notebook(course, path):
     assert report.problems == [], report.table(0.9)
     assert report.source.startswith("earned") and report.blank.startswith("earned 0/")
     assert all(exercise.score >= 0.9 for exercise in report.exercises)
+    assert sum(exercise.generic for exercise in report.exercises) > 0  # the generic kinds were tried
 
 
 @pytest.mark.slow
 @needs_sandbox
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_wrong_exercises_lose_exactly_their_points_cell_by_cell(course, path):
-    names, most = list(exercises(read(path))), points(read(path))
-    for parity, student in ((0, "odd_wrong"), (1, "even_wrong")):
-        wrong = {test for exercise in names[parity::2] for test in exercises(read(path))[exercise]}
+def test_realistic_wrong_answers_lose_exactly_their_exercises_points_and_correct_forms_keep_them(course, path):
+    tests, most = exercises(read(path)), points(read(path))
+    assert set(WRONG[path.stem]) == set(tests), "every exercise has realistic wrong answers"
+    for student, (_, wrong) in submissions(path.stem, read(path)).items():
+        failing = {test for exercise in wrong for test in tests[exercise]}
         row = course["rows"][(student, path.stem)]
         assert row["status"] == "graded", row["notes"]
         assert {name: float(row[name]) for name in most} == {
-            name: 0.0 if name in wrong else value for name, value in most.items()}
+            name: 0.0 if name in failing else value for name, value in most.items()}, (student, row["notes"])
 
 
 @pytest.mark.slow
@@ -593,53 +575,9 @@ def test_check_fails_on_a_weakened_test_cell_naming_the_survivors(tmp_path):
     report = check_notebook(tmp_path / TOY.name)
     relu = next(exercise for exercise in report.exercises if exercise.name == "relu_backward")
     assert relu.survivors == ["line 3: return grad_out * (x > 0)  ->  return grad_out * (x >= 0)"]
-    assert report.problems == ["relu_backward: its tests catch 83% of the mutants of its solution (the goal is 90%)"]
+    assert report.problems == ["relu_backward: its tests catch 86% of the mutants of its solution (the goal is 90%)"]
     assert "Mutants no test caught:" in report.table(0.9)
     assert cli.main(["check", str(tmp_path / TOY.name)]) == 1
-
-
-HW3 = ROOT / "notebooks" / "hw3_regularization.ipynb"
-# exercise -> (the text of the solution, an answer): wrong answers a weak test let through, and correct
-# answers written another way, which every test must accept
-HW3_WRONG = {
-    "softmax_cross_entropy": ("logits.max(dim=1, keepdim=True).values", "logits.max()"),  # the batch's max
-    "dropout": ("generator=generator)", "generator=torch.Generator(a.device).manual_seed(generator.initial_seed()))"),
-    "forward": ("if keep < 1:", "if False:"),  # keep ignored: no dropout
-    "backward": ("da = dropout_backward(da, cache[f\"m{layer - 1}\"], cache[\"keep\"])", "pass"),  # masks ignored
-    "add_gradient_noise": ("generator=generator", "generator=torch.Generator().manual_seed(0)"),  # its state ignored
-}
-HW3_RIGHT = {
-    "softmax_cross_entropy": ("shifted - shifted.exp().sum(dim=1, keepdim=True).log()",
-                              "logits - torch.logsumexp(logits, dim=1, keepdim=True)"),
-    "dropout": ("mask = torch.bernoulli(torch.full_like(a, keep), generator=generator)",
-                "mask = (torch.rand(a.shape, generator=generator, dtype=a.dtype) < keep).to(a.dtype)"),
-    "sgd_step": ("p - lr * grads[name]", "torch.add(p, grads[name], alpha=-lr)"),
-    "standard_error": ("values = np.asarray(values, dtype=float)\n    return float(values.std(ddof=1) / math.sqrt(len(values)))",
-                       "return float(scipy.stats.tstd(values) / len(values) ** 0.5)"),
-}
-
-
-def hw3_answers(replacements: dict[str, tuple[str, str]]) -> dict[str, str]:
-    source = read(HW3)
-    answers = {}
-    for exercise, (right, other) in replacements.items():
-        cell = cell_named(source, exercise).source
-        assert right in cell, (exercise, right)
-        answers[exercise] = cell.replace(right, other)
-    return answers
-
-
-@pytest.mark.slow
-@needs_sandbox
-def test_hw3_tests_catch_the_wrong_answers_that_used_to_pass():
-    failed = try_answers(HW3, hw3_answers(HW3_WRONG))
-    assert sorted(failed) == sorted(f"test_{name}" if name != "dropout" else "test_dropout" for name in HW3_WRONG)
-
-
-@pytest.mark.slow
-@needs_sandbox
-def test_hw3_tests_accept_correct_answers_written_another_way():
-    assert try_answers(HW3, hw3_answers(HW3_RIGHT)) == {}
 
 
 # The parts --------------------------------------------------------------------------------------------

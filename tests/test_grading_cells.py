@@ -6,7 +6,7 @@ import copy
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from digitcourse.grading.cells import cell_role, graded_cells, merge
+from digitcourse.grading.cells import cell_role, graded_cells, invalid, merge
 from digitcourse.grading.verdict import Verdicts, defined_names, definitions
 
 
@@ -107,3 +107,12 @@ def test_a_definition_that_needs_the_notebooks_data_is_left_out_and_the_rest_kep
                            metadata=meta("test_half", grade=True, points=1))]
     verdicts = Verdicts(new_notebook(cells=cells))
     assert "half" in verdicts.namespace and "scores" not in verdicts.namespace
+
+
+def test_a_notebook_whose_cell_is_not_text_is_invalid_and_says_which():
+    released, _ = assignment()
+    assert invalid(released) == ""
+    released.cells[2].source = ["a list", "of lines"]
+    assert invalid(released) == "the source of cell 3 is not text (it is list)"
+    released.cells[2].source, released.cells[1].metadata["nbgrader"] = "", "locked"
+    assert invalid(released) == "the metadata of cell 2 is not a mapping"

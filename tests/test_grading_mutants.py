@@ -5,7 +5,8 @@ import ast
 
 import pytest
 
-from digitcourse.grading.mutants import mutants, solution_lines
+from digitcourse.grading.check import Exercise, Report
+from digitcourse.grading.mutants import GENERIC_KINDS, mutants, solution_lines
 
 CELL = '''def step(p, g, lr=0.1, *, keep=True):
     """p - lr * g: a docstring is never mutated."""
@@ -64,3 +65,43 @@ def test_only_the_solution_region_changes_and_every_mutant_is_distinct_valid_pyt
 
 def test_a_cell_without_a_solution_region_has_no_mutants():
     assert mutants("def f(x):\n    return x + 1\n") == []
+
+
+TORCH_CELL = '''def noisy_softmax(z: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    ### BEGIN SOLUTION
+    shifted = z - z.max(dim=1, keepdim=True).values
+    p = shifted.exp() / shifted.exp().sum(dim=1, keepdim=True)
+    noise = torch.randn(p.shape, generator=generator)
+    return p.detach() + noise, p.argmax(1)
+    ### END SOLUTION
+'''
+COUNT_CELL = "def count(widths: list[int]) -> int:\n    ### BEGIN SOLUTION\n    return sum(widths)\n    ### END SOLUTION\n"
+
+
+@pytest.mark.parametrize("kind, after", [
+    ("max shift dropped", "shifted = z"),
+    ("floor division", "p = shifted.exp() // shifted.exp().sum(dim=1, keepdim=True)"),
+    ("copy removed", "return (p + noise, p.argmax(1))"),
+    ("cast added", "return ((p.detach() + noise).to(torch.float32), p.argmax(1))"),
+    ("cast added", "return (p.detach() + noise, p.argmax(1).to(torch.int32))"),
+    ("generator re-seeded",
+     "noise = torch.randn(p.shape, generator=torch.Generator(device=generator.device).manual_seed(generator.initial_seed()))"),
+    ("number as tensor", "return torch.tensor(sum(widths))"),
+])
+def test_each_kind_of_mistake_every_exercise_can_make_is_made_and_named_generic(kind, after):
+    made = {(mutant.kind, mutant.after) for mutant in mutants(TORCH_CELL) + mutants(COUNT_CELL)}
+    assert (kind, after) in made and kind in GENERIC_KINDS, sorted(made)
+
+
+def test_a_numpy_solution_is_cast_with_numpy():
+    cell = "def f(x: np.ndarray) -> np.ndarray:\n    ### BEGIN SOLUTION\n    return x.argmax() * 2.0\n    ### END SOLUTION\n"
+    assert {mutant.after for mutant in mutants(cell) if mutant.kind == "cast added"} == {
+        "return np.float32(x.argmax() * 2.0)", "return np.int32(x.argmax()) * 2.0"}
+
+
+def test_checks_table_counts_the_generic_kinds_apart_and_shows_why_a_mutant_is_equivalent():
+    exercise = Exercise("softmax", ["test_softmax"], mutants=10, caught=9, generic=4, generic_caught=3,
+                        equivalent={"line 3: a  ->  b": "the same for every legal input"})
+    table = Report("hw", "earned 3/3", "earned 0/3", [exercise]).table(0.9)
+    assert "| softmax | test_softmax | ok | 10 | 9 | 4 | 3 | 1 | 92% |" in table
+    assert "  softmax: line 3: a  ->  b\n    (equivalent: the same for every legal input)" in table

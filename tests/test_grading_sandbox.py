@@ -125,3 +125,36 @@ def test_limits_are_checked_and_sizes_read_and_written():
         parse_memory("lots")
     with pytest.raises(ValueError, match="cell_timeout=0 is out of range"):
         Limits(cell=0)
+
+
+STATEFUL_TEST = """x = torch.tensor([1.0, 2.0], requires_grad=True)
+generator = torch.Generator().manual_seed(0)
+first, second = square_gradient(x, generator), square_gradient(x, generator)
+assert torch.equal(first, torch.tensor([2.0, 4.0])) and torch.equal(second, first), f"2x twice; got {second.tolist()}"
+assert x.grad is None and x.requires_grad, "the argument is left as it was"
+assert not torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state()), "draws advance it"
+"""
+RIGHT_STATEFUL = ("import torch\ndef square_gradient(x, generator):\n    torch.rand(1, generator=generator)\n"
+                  "    return torch.autograd.grad((x ** 2).sum(), x)[0]")
+WRONG_STATEFUL = {  # each leaves state on its arguments that the test sees only in the same objects
+    "accumulated .grad": RIGHT_STATEFUL.replace("return torch.autograd.grad((x ** 2).sum(), x)[0]",
+                                                "(x ** 2).sum().backward()\n    return x.grad.clone()"),
+    "requires_grad switched off": RIGHT_STATEFUL.replace("    return torch.autograd.grad((x ** 2).sum(), x)[0]",
+                                                         "    x.requires_grad_(False)\n    return 2 * x.detach()"),
+    "a private generator": RIGHT_STATEFUL.replace("generator=generator)",
+                                                  "generator=torch.Generator().manual_seed(generator.initial_seed()))"),
+}
+
+
+@pytest.mark.parametrize("student", ["right", *WRONG_STATEFUL])
+def test_a_test_cell_gives_the_same_verdict_in_the_students_kernel_and_in_grading(kernel, student):
+    code = WRONG_STATEFUL.get(student, RIGHT_STATEFUL)
+    graded = decide(kernel, verdicts_over("def square_gradient(x, generator):\n    pass", STATEFUL_TEST), code).passed
+    own = kernel.run(f"{code}\n{STATEFUL_TEST}", 60)  # as the student's own run (and validate) sees it
+    assert own.status in ("ok", "error") and graded == (own.status == "ok") == (student == "right"), own.error
+
+
+def test_an_argument_the_exercise_returns_is_the_tests_own_object(kernel):
+    tests = verdicts_over("def same(value):\n    pass", "x = torch.ones(2)\nassert same(x) is x and same([x])[0] is x")
+    assert decide(kernel, tests, "def same(value):\n    return value").passed
+    assert not decide(kernel, tests, "def same(value):\n    return value.clone()").passed

@@ -110,3 +110,27 @@ def test_an_argument_nobody_changed_does_not_come_back():
     values = (torch.arange(4.0), [1, 2], "text", 3.5)
     before = arguments.snapshot(values, {}, no_references)
     assert set(before) == {0, 1} and arguments.changed_arguments(before, values, {}, no_references) == []
+
+
+def test_a_tensor_crosses_with_the_gradient_backward_left_on_it():
+    tensor = torch.ones(3, requires_grad=True)
+    (tensor * torch.arange(3.0)).sum().backward()
+    back = round_trip(tensor)
+    assert back.requires_grad and torch.equal(back.grad, torch.arange(3.0))
+
+
+def test_mirrors_keep_one_object_per_number_brought_up_to_date_in_place():
+    grader, kernel = arguments.Mirrors(), arguments.Mirrors()
+    x, generator = torch.zeros(2, requires_grad=True), torch.Generator().manual_seed(1)
+
+    def send(value):
+        return wire.loads(wire.dumps(value, no_references, grader.number),
+                          lambda ref: kernel.adopt(ref["same"], ref["value"], new=True))
+
+    first = send({"x": x, "g": generator, "n": 3})
+    x.grad = torch.ones(2)
+    second = send({"x": x, "g": generator, "n": 3})
+    assert second["x"] is first["x"] and second["g"] is first["g"] and second["n"] == 3
+    assert torch.equal(second["x"].grad, torch.ones(2)) and kernel.known(first["x"]) == grader.number(x)
+    with pytest.raises(wire.WireError, match="never sent"):
+        arguments.Mirrors().adopt(12345, x, new=False)

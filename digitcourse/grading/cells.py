@@ -29,6 +29,22 @@ class GradedCell:
     auto: bool
 
 
+def invalid(notebook: NotebookNode) -> str:
+    """Why `notebook` (as nbformat read it) cannot be graded, in one line; '' if it can: every cell a
+    code, markdown or raw cell whose source is text and whose metadata (nbgrader's too) is a mapping."""
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        return "it has no list of cells"
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return f"cell {number} is not a code, markdown or raw cell"
+        if not isinstance(cell.get("source"), str):
+            return f"the source of cell {number} is not text (it is {type(cell.get('source')).__name__})"
+        if not isinstance(cell.get("metadata"), dict) or not isinstance(cell.metadata.get("nbgrader", {}), dict):
+            return f"the metadata of cell {number} is not a mapping"
+    return ""
+
+
 def cell_role(cell: NotebookNode) -> str:
     """"exercise" (a solution code cell), "test" (an autograded cell), "answer" (a written answer,
     graded by hand), "locked" (read-only), or "" for an ordinary cell."""

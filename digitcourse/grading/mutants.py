@@ -14,6 +14,16 @@
   ``ddof=1``; a use of a parameter that has a default replaced by that default);
 - the return replaced (``return x`` to ``return None``).
 
+and the mistakes of a kind every exercise can make (`GENERIC_KINDS`, reported apart in the table):
+
+- the max shift dropped before ``exp`` (``z - z.max(...)`` to ``z``);
+- true division made integer division (``/`` to ``//``);
+- ``.detach()`` or ``.clone()`` removed (a result still attached to autograd, or aliasing an input);
+- a cast to float32 added to a returned value, a cast to int32 to an ``argmax``/``argmin``;
+- a generator re-seeded with its initial seed before each draw (``generator=g`` to a fresh generator
+  seeded with ``g.initial_seed()``: the same numbers at every call, and ``g`` never advances);
+- a number returned as a tensor (the return value of a function annotated ``-> int`` or ``-> float``).
+
 No maintained mutation-testing tool fits functions that live in a notebook's kernel (mutmut and
 cosmic-ray mutate files and run a whole test suite per mutant), hence this small set of `ast`
 operators. A `Mutant`'s one-line diff names it in `digitcourse check`'s report and in an exercise's
@@ -33,6 +43,8 @@ _COMPARISONS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.
 _METHODS = {"max": "min", "min": "max", "sum": "mean", "mean": "sum", "argmax": "argmin",
             "argmin": "argmax", "std": "var", "var": "std", "amax": "amin", "amin": "amax"}
 _DROPPABLE = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+GENERIC_KINDS = ("max shift dropped", "floor division", "copy removed", "cast added", "generator re-seeded",
+                 "number as tensor")
 
 Change = Callable[[ast.AST], ast.AST]  # the node of a copy of the tree -> what replaces it
 
@@ -66,12 +78,13 @@ def mutants(source: str) -> list[Mutant]:
     """The distinct mutants of the solution region of the exercise cell `source`."""
     region, tree = solution_lines(source), ast.parse(source)
     original, parents = list(ast.walk(tree)), _parents(tree)
+    torch = "torch" in source  # the exercise computes with torch, else with numpy
     found, seen = [], {ast.unparse(tree)}
     for index, node in enumerate(original):
         if getattr(node, "lineno", 0) not in region:
             continue
         before = _statement(parents, node)
-        for kind, change in _changes(node, tree):
+        for kind, change in [*_generic_changes(node, tree, torch), *_changes(node, tree)]:
             mutated = copy.deepcopy(tree)
             target = list(ast.walk(mutated))[index]
             mutated_parents = _parents(mutated)
@@ -127,6 +140,80 @@ def _changes(node: ast.AST, tree: ast.Module) -> Iterator[tuple[str, Change]]:
         default = _default_of(node, tree)
         if default is not None:
             yield "argument ignored", lambda n: copy.deepcopy(default)
+
+
+def _generic_changes(node: ast.AST, tree: ast.Module, torch: bool) -> Iterator[tuple[str, Change]]:
+    """(kind, change) for each mistake of `GENERIC_KINDS` that applies to `node`; `torch`: whether the
+    solution computes with torch (else numpy)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and _takes_max(node.right):
+        yield "max shift dropped", lambda n: n.left
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        yield "floor division", lambda n: ast.BinOp(n.left, ast.FloorDiv(), n.right)
+    elif isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Div):
+        yield "floor division", lambda n: ast.AugAssign(n.target, ast.FloorDiv(), n.value)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in ("detach", "clone") and not node.args and not node.keywords:
+            yield "copy removed", lambda n: n.func.value
+        if node.func.attr in ("argmax", "argmin"):
+            yield "cast added", lambda n: _cast(n, "int32", torch)
+    if isinstance(node, ast.Call):
+        for position, keyword in enumerate(node.keywords):
+            if keyword.arg == "generator":
+                yield "generator re-seeded", lambda n, i=position: ast.Call(n.func, n.args, [
+                    *n.keywords[:i], ast.keyword("generator", _reseeded(n.keywords[i].value)), *n.keywords[i + 1:]])
+    if isinstance(node, ast.Return) and node.value is not None:
+        if isinstance(node.value, ast.Tuple):
+            for position, element in enumerate(node.value.elts):
+                if _computed(element):
+                    yield "cast added", lambda n, i=position: ast.Return(ast.Tuple(
+                        [*n.value.elts[:i], _cast(n.value.elts[i], "float32", torch), *n.value.elts[i + 1:]], ast.Load()))
+        elif isinstance(node.value, ast.DictComp) and _computed(node.value.value):
+            yield "cast added", lambda n: ast.Return(ast.DictComp(n.value.key, _cast(n.value.value, "float32", torch),
+                                                                  n.value.generators))
+        elif _computed(node.value):
+            yield "cast added", lambda n: ast.Return(_cast(n.value, "float32", torch))
+        if _returns_number(node, tree):
+            yield "number as tensor", lambda n: ast.Return(_call("torch.tensor", n.value))
+
+
+def _computed(node: ast.expr) -> bool:
+    """Whether `node` computes a value (a cast of a bare name or a container is left to other kinds)."""
+    return not isinstance(node, (ast.Name, ast.Constant, ast.Dict, ast.List, ast.Tuple, ast.DictComp, ast.ListComp))
+
+
+def _takes_max(node: ast.AST) -> bool:
+    """Whether `node` takes a maximum (``z.max(...)``, ``np.max(z)``, ``z.amax(...)``, ``.values`` of one)."""
+    return any(isinstance(inner, ast.Call) and (isinstance(inner.func, ast.Attribute) and inner.func.attr in ("max", "amax")
+                                               or isinstance(inner.func, ast.Name) and inner.func.id == "max")
+               for inner in ast.walk(node))
+
+
+def _call(function: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(ast.parse(function, mode="eval").body, list(args), [])
+
+
+def _cast(node: ast.expr, dtype: str, torch: bool) -> ast.expr:
+    """`node` cast to `dtype`: ``(node).to(torch.dtype)``, or numpy's ``np.dtype(node)``."""
+    if torch:
+        return ast.Call(ast.Attribute(node, "to", ast.Load()), [ast.parse(f"torch.{dtype}", mode="eval").body], [])
+    return _call(f"np.{dtype}", node)
+
+
+def _reseeded(generator: ast.expr) -> ast.expr:
+    """A fresh generator on `generator`'s device, seeded with its initial seed."""
+    fresh = ast.Call(ast.parse("torch.Generator", mode="eval").body, [],
+                     [ast.keyword("device", ast.Attribute(generator, "device", ast.Load()))])
+    return ast.Call(ast.Attribute(fresh, "manual_seed", ast.Load()),
+                    [ast.Call(ast.Attribute(generator, "initial_seed", ast.Load()), [], [])], [])
+
+
+def _returns_number(node: ast.Return, tree: ast.Module) -> bool:
+    """Whether the function `node` returns from is annotated ``-> int`` or ``-> float``."""
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                inner is node for statement in function.body for inner in ast.walk(statement)):
+            return isinstance(function.returns, ast.Name) and function.returns.id in ("int", "float")
+    return False
 
 
 def _nudged(value: bool | int | float) -> bool | int | float:

@@ -15,8 +15,11 @@ For each notebook:
    named).
 3. **The tests catch wrong answers.** Each exercise's solution is mutated (`mutants`), one change at a
    time, and its test cells decided against each mutant in the same kernel; the share of mutants they
-   catch must reach `goal`. A survivor that cannot change the result is named in the exercise cell's
-   metadata, ``"digitcourse": {"equivalent_mutants": [diff, ...]}``, and left out of the share.
+   catch must reach `goal`. The table counts the operator flips and the mistakes of a kind every
+   exercise can make (`mutants.GENERIC_KINDS`: a max shift dropped, floor division, ...) apart. A
+   survivor that cannot change the result for any legal input is named in the exercise cell's metadata
+   with the reason, ``"digitcourse": {"equivalent_mutants": {diff: why, ...}}``, shown under the table
+   and left out of the share.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from ..errors import ConfigError
 from .cells import cell_role, grade_id
 from .grade import grade
 from .limits import Limits
-from .mutants import Mutant, mutants
+from .mutants import GENERIC_KINDS, Mutant, mutants
 from .release import release
 from .student.kernel import AGENT, Kernel
 from .student.remote import KernelLost, Session
@@ -53,15 +56,17 @@ class Exercise:
     tests: list[str]
     leaning: list[str] = field(default_factory=list)  # other exercises' tests that fail without it
     blind: list[str] = field(default_factory=list)  # its own tests that pass with it blanked
-    mutants: int = 0
+    mutants: int = 0  # operator flips, constants, terms, ... (the kinds that are not GENERIC_KINDS)
     caught: int = 0
-    equivalent: list[str] = field(default_factory=list)
+    generic: int = 0  # mutants of GENERIC_KINDS
+    generic_caught: int = 0
+    equivalent: dict[str, str] = field(default_factory=dict)  # diff -> why it computes the same
     survivors: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
-        counted = self.mutants - len(self.equivalent)
-        return self.caught / counted if counted else 1.0
+        counted = self.mutants + self.generic - len(self.equivalent)
+        return (self.caught + self.generic_caught) / counted if counted else 1.0
 
 
 @dataclass
@@ -76,13 +81,18 @@ class Report:
 
     def table(self, goal: float) -> str:
         lines = [f"{self.name}: the source {self.source}, the blank release {self.blank}", "",
-                 "| exercise | test cells | blanked alone | mutants | caught | equivalent | score |",
-                 "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+                 "| exercise | test cells | blanked alone | operator mutants | caught | generic mutants | caught "
+                 "| equivalent | score |",
+                 "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for ex in self.exercises:
             alone = "ok" if not (ex.leaning or ex.blind) else "NO"
             mark = "" if ex.score >= goal else " (below the goal)"
             lines.append(f"| {ex.name} | {', '.join(ex.tests)} | {alone} | {ex.mutants} | {ex.caught} | "
-                         f"{len(ex.equivalent)} | {ex.score:.0%}{mark} |")
+                         f"{ex.generic} | {ex.generic_caught} | {len(ex.equivalent)} | {ex.score:.0%}{mark} |")
+        equivalent = [f"  {ex.name}: {diff}\n    (equivalent: {why})" for ex in self.exercises
+                      for diff, why in ex.equivalent.items()]
+        if equivalent:
+            lines += ["", "Mutants named equivalent:", *equivalent]
         survivors = [f"  {ex.name}: {diff}" for ex in self.exercises for diff in ex.survivors]
         if survivors:
             lines += ["", "Mutants no test caught:", *survivors]
@@ -174,7 +184,7 @@ class _Lab:
         self.tests = Verdicts(instructors)
         self.solutions = {grade_id(cell): cell.source for cell in instructors.cells if cell_role(cell) == "exercise"}
         self.stubs = {grade_id(cell): cell.source for cell in released.cells if cell_role(cell) == "exercise"}
-        self.equivalents = {grade_id(cell): cell.metadata.get("digitcourse", {}).get("equivalent_mutants", [])
+        self.equivalents = {grade_id(cell): cell.metadata.get("digitcourse", {}).get("equivalent_mutants", {})
                             for cell in instructors.cells if cell_role(cell) == "exercise"}
         self.setup = [statement for cell in instructors.cells
                       if cell.cell_type == "code" and cell_role(cell) not in ("exercise", "test")
@@ -234,15 +244,21 @@ class _Lab:
             report.problems.append(f"{name} fails with {exercise.name} blanked: it leans on another exercise")
 
     def _mutate(self, exercise: Exercise, report: Report, goal: float) -> None:
-        named = set(self.equivalents.get(exercise.name, []))
+        named = self.equivalents.get(exercise.name, {})
+        if not isinstance(named, dict) or not all(isinstance(why, str) and why for why in named.values()):
+            report.problems.append(f"{exercise.name}: equivalent_mutants must map each mutant to why it is equivalent")
+            named = {}
         for mutant in mutants(self.solutions[exercise.name]):
-            exercise.mutants += 1
-            if self._caught(mutant, exercise):
-                exercise.caught += 1
+            caught = self._caught(mutant, exercise)
+            if mutant.kind in GENERIC_KINDS:
+                exercise.generic, exercise.generic_caught = exercise.generic + 1, exercise.generic_caught + caught
+            else:
+                exercise.mutants, exercise.caught = exercise.mutants + 1, exercise.caught + caught
+            if caught:
                 if mutant.diff in named:
                     report.problems.append(f"{exercise.name}: the mutant named equivalent is caught: {mutant.diff}")
             elif mutant.diff in named:
-                exercise.equivalent.append(mutant.diff)
+                exercise.equivalent[mutant.diff] = named[mutant.diff]
             else:
                 exercise.survivors.append(mutant.diff)
         if exercise.score < goal:

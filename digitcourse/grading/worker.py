@@ -25,7 +25,7 @@ from nbformat import NotebookNode
 
 from ..course import PROFILE_VARIABLE, python_path
 from ..files import atomic_write
-from .cells import cell_role, grade_id, graded_cells, merge
+from .cells import cell_role, grade_id, graded_cells, invalid, merge
 from .limits import Limits, describe_memory
 from .report import Graded
 from .student.kernel import AGENT, Kernel, Run
@@ -44,6 +44,8 @@ def grade_submission(task: dict) -> Graded:
     except Exception as error:  # not JSON, or JSON that is no notebook
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return Graded.failure("ungradeable", f"not a readable notebook: {first_line}")
+    if invalid(submitted):
+        return Graded.failure("ungradeable", f"not a valid notebook: {invalid(submitted)}")
     template = Path(task["template"])
     released, instructors = (nbformat.read(template / name, as_version=4)
                              for name in ("release.ipynb", "source.ipynb"))

@@ -9,10 +9,13 @@ namespace, and sends the response the same way. A request is one of::
     {"op": "getattr", "target": handle, "name": str}  {"op": "items", "target": handle}
     {"op": "len", "target": handle}                    {"op": "getitem", "target": handle, "key": ...}
     {"op": "substitute", "names": {NAME: callback}}    {"op": "restore"}
+    {"op": "forget"}  (the test cell is over: its arguments' mirrors go)
 
 Everything crosses in `digitcourse.grading.student.wire`'s format. An object that is not data stays here and
 crosses as a handle. A function of the grader's crosses as a callback: calling it here asks the grader
-to run it (a ``"callback:"`` input request) and returns its answer. Nothing here decides a grade: the
+to run it (a ``"callback:"`` input request) and returns its answer. The arguments of a test cell's calls
+are kept here, one object per number the grader gave them (`arguments.Mirrors`), so that a second call
+with the same tensor or generator finds what the first left on it. Nothing here decides a grade: the
 student's code can change this module at will, and only ever changes its own answers.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from . import arguments, wire
 
 _handles: dict[int, Any] = {}
+_mirrors = arguments.Mirrors()
 _substituted: list[tuple[str, Any]] = []
 _MISSING = object()
 
@@ -38,14 +42,18 @@ def serve() -> None:
     except BaseException as error:  # the student's error, a KeyboardInterrupt at the time limit, ...
         response = {"error": error, "traceback": _student_traceback(error)}
     try:
-        text = wire.dumps(response, _refer)
+        text = wire.dumps(response, _refer, _mirrors.known)
     except (wire.WireError, TypeError, ValueError) as error:
         text = wire.dumps({"error": error, "traceback": ""}, _refer)
     kernel.raw_input("result:" + text)
 
 
 def _act(request: dict) -> dict:
+    global _mirrors
     op = request["op"]
+    if op == "forget":
+        _mirrors = arguments.Mirrors()
+        return {"value": None}
     if op == "substitute":
         namespace = _shell().user_ns
         for name, replacement in request["names"].items():
@@ -100,8 +108,13 @@ def _resolve(reference: dict) -> Any:
         return _target(reference["global"])
     if "callback" in reference:
         return Callback(reference["callback"], reference.get("name", "a function of the test"))
+    if "same" in reference:
+        return _mirrors.adopt(reference["same"], reference["value"], new=True)
     if "pickle" in reference:  # from the grader, who runs the instructor's code: a trusted copy
-        return pickle.loads(base64.b64decode(reference["pickle"]))
+        value = pickle.loads(base64.b64decode(reference["pickle"]))
+        if "state" in reference:  # a module: what .backward() left on its parameters too
+            arguments.restore_module(value, wire.decode(reference["state"], _resolve))
+        return value
     raise ValueError(f"unknown reference {sorted(reference)}")
 
 
@@ -114,7 +127,8 @@ class Callback:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = {"callback": self.number, "args": list(args), "kwargs": kwargs}
-        reply = wire.loads(_shell().kernel.raw_input("callback:" + wire.dumps(request, _refer)), _resolve)
+        text = wire.dumps(request, _refer, _mirrors.known)
+        reply = wire.loads(_shell().kernel.raw_input("callback:" + text), _resolve)
         if "error" in reply:
             raise reply["error"]
         arguments.write_back(args, kwargs, reply.get("changed", []), _resolve)

@@ -48,6 +48,7 @@ class Session:
         self.kernel, self.deadline = kernel, deadline
         self.callbacks: dict[int, Callable] = {}
         self.outputs: list[NotebookNode] = []  # what the student's code printed during the calls
+        self.mirrors = arguments.Mirrors()  # the test's arguments, which the kernel mirrors by number
 
     def __enter__(self) -> Session:
         _current.append(self)
@@ -55,20 +56,29 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         _current.remove(self)
+        if self.mirrors.objects:  # the kernel lets go of its copies of this test's arguments
+            with contextlib.suppress(KernelLost, StudentError):
+                self.request({"op": "forget"})
 
     def call(self, target: Any, args: tuple, kwargs: dict) -> Any:
-        """Call `target` (an exercise's name, or a RemoteObject) in the kernel; its result. What the
-        student's code changed in the arguments is copied back into them."""
-        reply = self.request({"op": "call", "target": target, "args": list(args), "kwargs": kwargs})
+        """Call `target` (an exercise's name, or a RemoteObject) in the kernel; its result. The kernel
+        calls it with its one copy of each argument (`arguments.Mirrors`), and what the student's code
+        changed in them is copied back into the test's."""
+        request = {"op": "call", "target": target, "args": args, "kwargs": kwargs}
+
+        def identify(value: Any) -> int | None:
+            return None if value is request or value is kwargs else self.mirrors.number(value)
+
+        reply = self.request(request, identify)
         arguments.write_back(args, kwargs, reply.get("changed", []), self._resolve)
         return reply["value"]
 
-    def request(self, request: dict) -> dict:
+    def request(self, request: dict, identify: wire.Identify | None = None) -> dict:
         """One request of the agent protocol; its reply (a dict with "value")."""
         left = self.deadline - monotonic()
         if left <= 0:
             raise KernelLost("the test cell ran out of time")
-        response, run = self.kernel.serve(wire.dumps(request, self._refer), left, self._answer)
+        response, run = self.kernel.serve(wire.dumps(request, self._refer, identify), left, self._answer)
         self.outputs.extend(run.outputs)
         if run.status == "timeout" or run.kernel_lost:
             raise KernelLost({"timeout": "the student's code ran out of time in this test",
@@ -98,13 +108,19 @@ class Session:
             number = len(self.callbacks)
             self.callbacks[number] = value
             return {"callback": number, "name": getattr(value, "__name__", "a function of the test")}
+        if _is_module(value):  # a copy, with what .backward() left on its parameters
+            return {"pickle": base64.b64encode(pickle.dumps(value)).decode(),
+                    "state": arguments.module_state(value, self._refer)}
         try:
             return {"pickle": base64.b64encode(pickle.dumps(value)).decode()}
         except Exception:
             raise TypeError(f"a {type(value).__name__} cannot be sent to the student's code") from None
 
     def _resolve(self, reference: dict) -> Any:
-        """How an object of the kernel's is seen here: only ever as a handle."""
+        """How an object of the kernel's is seen here: a handle, or the test's own argument (brought up
+        to date) where the kernel sent back one of its mirrors."""
+        if set(reference) == {"same", "value"}:
+            return self.mirrors.adopt(reference["same"], reference["value"], new=False)
         if set(reference) != {"handle", "type", "repr"}:
             raise wire.WireError("the kernel may only send handles")
         return RemoteObject(self, reference["handle"], str(reference["repr"]))
@@ -124,6 +140,12 @@ class Session:
             return wire.dumps({"error": error}, self._refer)
         changed = arguments.changed_arguments(before, args, kwargs, self._refer)
         return wire.dumps({"value": value, "changed": changed}, self._refer)
+
+
+def _is_module(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.nn.Module)
 
 
 def _importable(value: Any) -> bool:

@@ -6,13 +6,16 @@
     value = loads(text, resolve)    # and back; nothing in the text can make the reader run code
 
 What crosses as data: None, bools, ints, floats (NaN and infinities included), strings, bytes, lists,
-tuples, dicts (any keys of these kinds), torch tensors (on the CPU), torch dtypes, devices and
+tuples, dicts (any keys of these kinds), torch tensors (on the CPU, with the gradient `.backward()`
+left on them), torch dtypes, devices and
 generators (their state), numpy arrays and scalars of numeric or boolean type, pandas Series and
 DataFrames of such columns, slices and errors. Anything else is handed to `refer`, which returns a
 reference the other side knows how to use (a handle to an object that stays where it is, a callback to
 a function of the grader's, or, from the grader to the kernel only, a pickled copy of a module);
 `resolve` turns such a reference back into an object. The reader never unpickles: `loads` in the
-grader passes the kernel's references to `resolve`, which only builds handles.
+grader passes the kernel's references to `resolve`, which only builds handles. A value the writer
+numbers (`identify`) crosses with its number, so that the reader can keep one object per number across
+calls (`arguments.Mirrors`).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 
 Refer = Callable[[Any], dict]  # an object that is not data -> its reference, {"$ref": {...}}
 Resolve = Callable[[dict], Any]  # a reference -> the object it stands for
+Identify = Callable[[Any], int | None]  # a value -> the number that names it across calls, or None
 
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 MAX_DEPTH = 64  # containers nested deeper than this are refused (a reader's stack is finite)
@@ -36,9 +40,9 @@ class WireError(ValueError):
     """Text that is not in the format, or a value that cannot be written in it."""
 
 
-def dumps(value: Any, refer: Refer) -> str:
-    """`value` as JSON text; objects that are not data go through `refer`."""
-    return json.dumps(encode(value, refer), allow_nan=False, separators=(",", ":"))
+def dumps(value: Any, refer: Refer, identify: Identify | None = None) -> str:
+    """`value` as JSON text; objects that are not data go through `refer` (`identify`: see `encode`)."""
+    return json.dumps(encode(value, refer, identify=identify), allow_nan=False, separators=(",", ":"))
 
 
 def loads(text: str | bytes, resolve: Resolve) -> Any:
@@ -50,18 +54,24 @@ def loads(text: str | bytes, resolve: Resolve) -> Any:
     return decode(tree, resolve)
 
 
-def encode(value: Any, refer: Refer, depth: int = 0) -> Any:
+def encode(value: Any, refer: Refer, depth: int = 0, identify: Identify | None = None) -> Any:
     """`value` as a JSON tree: plain JSON for None, bools, ints, finite floats and strings, else
-    {"$kind": ...}."""
+    {"$kind": ...}. Where `identify` numbers a value (at any depth), its tree is wrapped as
+    {"$same": number, "value": tree}, and the reader's `resolve` gets {"same": number, "value": value}."""
     if depth > MAX_DEPTH:
         raise WireError(f"containers nested more than {MAX_DEPTH} deep")
+    tree = _tree(value, refer, partial(encode, refer=refer, depth=depth + 1, identify=identify))
+    number = identify(value) if identify is not None else None
+    return tree if number is None else {"$same": number, "value": tree}
+
+
+def _tree(value: Any, refer: Refer, inner: Callable[[Any], Any]) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return value if abs(value) < 2 ** 53 else {"$int": str(value)}
     if isinstance(value, float):
         return value if math.isfinite(value) else {"$float": repr(value)}
-    inner = partial(encode, refer=refer, depth=depth + 1)
     if isinstance(value, list):
         return [inner(item) for item in value]
     if isinstance(value, tuple):
@@ -127,10 +137,12 @@ def _torch(value: Any) -> dict | None:
     import torch
 
     if isinstance(value, torch.Tensor) and not value.is_complex() and value.layout == torch.strided:
-        cpu = value.detach().cpu()
-        numeric = cpu if cpu.dtype != torch.bfloat16 else cpu.float()
-        return {"$tensor": _array(numeric.numpy()), "dtype": str(cpu.dtype).removeprefix("torch."),
+        tree = {"$tensor": _array(_numeric(value)), "dtype": str(value.dtype).removeprefix("torch."),
                 "grad": bool(value.requires_grad)}
+        gradient = value.grad if value.is_leaf else None
+        if gradient is not None and gradient.layout == torch.strided and gradient.shape == value.shape:
+            tree["gradient"] = _array(_numeric(gradient))  # what .backward() left on it
+        return tree
     if isinstance(value, torch.dtype):
         return {"$dtype": str(value).removeprefix("torch.")}
     if isinstance(value, torch.device):
@@ -141,6 +153,14 @@ def _torch(value: Any) -> dict | None:
         return {"$generator": base64.b64encode(value.get_state().numpy().tobytes()).decode(),
                 "device": str(value.device)}
     return None
+
+
+def _numeric(tensor: Any) -> np.ndarray:
+    """A tensor's values as a numpy array (bfloat16, which numpy lacks, as float32)."""
+    import torch
+
+    cpu = tensor.detach().cpu()
+    return (cpu if cpu.dtype != torch.bfloat16 else cpu.float()).numpy()
 
 
 def _pandas(value: Any, inner: Callable) -> dict | None:
@@ -166,8 +186,13 @@ def _column(values: Any) -> Any:
 def _tensor(body: dict, inner, resolve, tree: dict):
     import torch
 
-    array = _read_array(body)
-    tensor = torch.from_numpy(array).to(_torch_name(tree["dtype"], "dtype"))
+    dtype = _torch_name(tree["dtype"], "dtype")
+    tensor = torch.from_numpy(_read_array(body)).to(dtype)
+    if "gradient" in tree:
+        gradient = torch.from_numpy(_read_array(tree["gradient"])).to(dtype)
+        if gradient.shape != tensor.shape or not tensor.is_floating_point():
+            raise WireError("a gradient that does not fit its tensor")
+        tensor.grad = gradient
     return tensor.requires_grad_() if tree.get("grad") and tensor.is_floating_point() else tensor
 
 
@@ -265,4 +290,5 @@ _DECODERS: dict[str, Callable] = {
     "$series": _series,
     "$frame": _frame,
     "$ref": lambda body, inner, resolve, tree: resolve(body),
+    "$same": lambda body, inner, resolve, tree: resolve({"same": int(body), "value": inner(tree["value"])}),
 }
