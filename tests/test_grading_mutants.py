@@ -5,7 +5,7 @@ import ast
 
 import pytest
 
-from digitcourse.grading.check import Exercise, Report
+from digitcourse.grading.selftest import Exercise, Report
 from digitcourse.grading.mutants import GENERIC_KINDS, mutants, solution_lines
 
 CELL = '''def step(p, g, lr=0.1, *, keep=True):
