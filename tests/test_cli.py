@@ -10,7 +10,7 @@ import pytest
 from digitcourse import book, cli
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["release", "check", "grade", "validate", "book"]
+COMMANDS = ["release", "check", "grade", "mark", "report", "validate", "book"]
 
 
 def test_python_m_digitcourse_help_lists_every_command():

@@ -1,8 +1,8 @@
 """The students' feedback pages, an export of the gradebook.
 
-A worker renders the graded notebook with `SUMMARY` as its first paragraph; `page` replaces that
-paragraph with what the gradebook holds now: every graded cell's points (a grader's where given) and
-comment, and the notes on the run. `write_feedback` writes the page of every submission filed, as
+A worker renders the graded notebook as HTML (nbconvert's page); `page` puts on top of it what the
+gradebook holds now: every graded cell's points (a grader's where given) and comment, and the notes on
+the run. `write_feedback` writes the page of every submission filed, as
 ``<out>/feedback/<student>/<assignment>/<assignment>.html``.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from ..files import atomic_write
 from .gradebook import Answer, Filed, Gradebook, Question
 
-SUMMARY = "digitcourse-feedback-summary"  # the placeholder paragraph the summary replaces
+_TOP = "<main>"  # where nbconvert's page starts its cells: the summary goes right after it
 
 
 def page(notebook_html: str, filed: Filed, questions: list[Question], answers: list[Answer]) -> str:
@@ -32,7 +32,7 @@ def page(notebook_html: str, filed: Filed, questions: list[Question], answers: l
                f"<p>Graded in the <code>{escape(filed.profile)}</code> profile.</p>\n"
                "<table><thead><tr><th>cell</th><th>points</th><th>out of</th><th>comment</th></tr></thead>"
                f"<tbody>{''.join(rows)}</tbody></table>\n<ul>{notes}</ul>")
-    return notebook_html.replace(f"<p>{SUMMARY}</p>", summary, 1)
+    return notebook_html.replace(_TOP, f"{_TOP}\n<div class=\"jp-Cell\">{summary}</div>", 1)
 
 
 def write_feedback(gradebook: Gradebook, out: Path) -> list[Path]:

@@ -28,7 +28,6 @@ from nbformat import NotebookNode
 from ..course import PROFILE_VARIABLE, python_path
 from ..files import atomic_write
 from .cells import cell_role, grade_id, graded_cells, merge
-from .feedback import SUMMARY
 from .kernel import AGENT, Kernel, Run
 from .limits import Limits, describe_memory
 from .report import Graded
@@ -186,16 +185,14 @@ def _inline_attachments(cell: NotebookNode) -> str:
 
 def _feedback_page(merged: NotebookNode) -> str:
     """The student's graded notebook with every test's outcome, as HTML; the summary of points and
-    comments on top is filled in from the gradebook (`feedback.page`).
+    comments on top is added from the gradebook (`feedback.page`).
 
     Outputs are the student's own: the page is sanitized (no scripts), so that what a notebook printed
     cannot act in the reader's browser."""
     from nbconvert import HTMLExporter
 
-    page = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(SUMMARY), *merged.cells],
-                                    metadata=merged.metadata)
     exporter = HTMLExporter(sanitize_html=True)
-    body, _ = exporter.from_notebook_node(page)
+    body, _ = exporter.from_notebook_node(merged)
     return body
 
 
