@@ -6,11 +6,14 @@ that fixture to run them against another database (PostgreSQL).
 """
 from __future__ import annotations
 
+import csv
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -203,3 +206,72 @@ def test_grades_csv_feedback_and_report_are_exports_of_the_gradebook(book, tmp_p
     report = (tmp_path / "report.html").read_text()
     assert "data:image/png;base64," in report and "<script" not in report and "http" not in report
     assert "ann</td><td>" not in report  # every submission was graded within its limits
+
+
+# A grading run that files into the gradebook ----------------------------------------------------------
+
+TOY = ROOT / "tests" / "fixtures_grading" / "toy_assignment.ipynb"
+
+
+@pytest.fixture(scope="module")
+def class_folder(tmp_path_factory) -> Path:
+    """Four submissions of the toy assignment, each answering its written question in its own words."""
+    folder = tmp_path_factory.mktemp("class")
+    notebook = nbformat.read(TOY, as_version=4)
+    for student in ("ann", "bob", "cid", "dan"):
+        answer = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "why_ddof")
+        answer.source = f"{student}: dividing by $n-1$ makes the variance unbiased."
+        (folder / "submissions" / student).mkdir(parents=True)
+        nbformat.write(notebook, folder / "submissions" / student / TOY.name)
+    return folder
+
+
+def grade_command(folder: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "digitcourse", "grade", str(folder / "submissions"), "--source", str(TOY.parent),
+            "--out", str(folder / "grading"), "--jobs", "2", "--cell-timeout", "30", "--timeout", "60", *extra]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_way_then_restarted_grades_only_the_rest_and_a_third_grades_nothing(class_folder):
+    first = subprocess.Popen(grade_command(class_folder), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    line = first.stderr.readline()
+    while "toy_assignment: graded" not in line and line:  # the first result is filed
+        line = first.stderr.readline()
+    first.kill()  # SIGKILL: no clean-up of any kind
+    first.wait(10)
+    with Gradebook.open(class_folder / "grading" / "gradebook.db") as book:
+        kept = [filed.student for filed in book.filed()]
+    assert 1 <= len(kept) < 4
+    second = subprocess.run(grade_command(class_folder), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"{len(kept)} of 4 submissions are unchanged since they were graded" in second.stderr
+    assert sorted(line.split("/")[0] for line in second.stderr.splitlines() if ": graded, " in line) == sorted(
+        {"ann", "bob", "cid", "dan"} - set(kept))
+    started = time.monotonic()
+    third = subprocess.run(grade_command(class_folder), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert "4 of 4 submissions are unchanged" in third.stderr and ": graded, " not in third.stderr
+    print(f"a run with nothing to grade took {time.monotonic() - started:.1f} s")
+    rows = list(csv.DictReader(open(class_folder / "grading" / "grades.csv")))
+    assert [(row["student"], row["total"], row["why_ddof"]) for row in rows] == [
+        (student, "5", "") for student in ("ann", "bob", "cid", "dan")]
+
+
+@pytest.mark.slow
+def test_a_graders_points_and_comment_survive_regrade_and_reach_grades_csv_and_the_feedback(class_folder):
+    if not (class_folder / "grading" / "gradebook.db").exists():
+        subprocess.run(grade_command(class_folder), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    with Gradebook.open(class_folder / "grading" / "gradebook.db") as book:
+        book.mark("bob", "toy_assignment", "why_ddof", 1.5, "unbiased, but why?", grader="kim")
+    regraded = subprocess.run(grade_command(class_folder, "--regrade"), cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+    assert regraded.returncode == 0 and regraded.stderr.count(": graded, 5/5") == 4, regraded.stderr[-2000:]
+    with Gradebook.open(class_folder / "grading" / "gradebook.db") as book:
+        [bob] = book.answers("toy_assignment", "why_ddof", student="bob")
+        assert (bob.points, bob.comment, bob.grader) == (1.5, "unbiased, but why?", "kim")
+        assert bob.text == "bob: dividing by $n-1$ makes the variance unbiased."
+    rows = {row["student"]: row for row in csv.DictReader(open(class_folder / "grading" / "grades.csv"))}
+    assert (rows["bob"]["why_ddof"], rows["ann"]["why_ddof"]) == ("1.5", "")
+    feedback = (class_folder / "grading" / "feedback" / "bob" / "toy_assignment" / "toy_assignment.html").read_text()
+    assert "<td>why_ddof</td><td>1.5</td><td>2</td><td>unbiased, but why?</td>" in feedback
+    summary = (class_folder / "grading" / "summary.csv").read_text().splitlines()
+    assert "toy_assignment,why_ddof,ungraded,3" in summary and "toy_assignment,why_ddof,mean_points,1.5" in summary
