@@ -762,7 +762,7 @@ def test_nbgrader_commands_work_on_the_notebooks_folder_with_the_repository_conf
     (submitted / TOY.name).write_bytes(TOY.read_bytes())
     nbgrader_command("autograde", TOY.stem)
     assert (tmp_path / "release" / TOY.stem / TOY.name).exists()
-    with Gradebook(f"sqlite:///{tmp_path / 'grading' / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{tmp_path / 'grading' / 'nbgrader.db'}") as gradebook:
         assert gradebook.find_submission(TOY.stem, "bob").score == 5.0  # the written answer waits
 
 

@@ -1,9 +1,12 @@
 """Grading the course's notebooks: release, grade, validate, check. The modules, by job:
 
 - `release` -- ``digitcourse release``: the student version of a notebook, checked for leaks;
-- `grade` -- ``digitcourse grade``: every submission in its own sandbox, `jobs` at a time, into
-  grades.csv and feedback pages; `worker` grades one submission, `cells` merges it with the
-  instructor's cells, `report` is the result and its row;
+- `grade` -- ``digitcourse grade``: every submission in its own sandbox, `jobs` at a time, filed in
+  the `gradebook` (SQLAlchemy; resumable) and exported from it as grades.csv, the `feedback` pages
+  and the `class_report` (``digitcourse report``); `worker` grades one submission (a `worker.Task`),
+  `cells` merges it with the instructor's cells, `report` is the result (`Graded`) and its `Row`;
+- `marking` -- ``digitcourse mark``: the web app for grading written answers, `answers` renders them
+  as safe HTML;
 - `sandbox` (bubblewrap and cgroups), `kernel` (the student's kernel, driven over its sockets),
   `agent` (the grader's helper inside that kernel), `wire` and `arguments` (the data that crosses);
 - `verdict` -- the instructor's test cells, run in the grader's process; `remote` -- the exercises as

@@ -13,10 +13,12 @@ decides each test cell here (`verdict.Verdicts`), and writes ``result.json`` (a 
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from .remote import KernelLost, Session
 from .verdict import Outcome, Verdicts
 
 RESULT, FEEDBACK = "result.json", "feedback.html"
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 _ATTACHMENT = re.compile(r"attachment:([^\s)\"']+)")
 
@@ -198,8 +201,11 @@ def _feedback_page(merged: NotebookNode) -> str:
 
 def run_logged(task_file: str, log: str) -> None:
     """`main` as `grade` runs it, in a process forked for it: the leader of a session of its own (so
-    that stopping it stops its kernel and sandbox), its output into `log`, no input."""
+    that stopping it stops its kernel and sandbox), its output into `log`, no input. It dies with the
+    process that forked it (the forkserver, which ends with `grade`): a grading run that is killed
+    leaves no worker behind, and their sandboxes die with them."""
     os.setsid()
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     os.environ["PYTHONPATH"] = python_path()  # what an unsandboxed kernel imports digitcourse by
     with open(log, "ab") as out, open(os.devnull, "rb") as nothing:
         for target, stream in ((0, nothing), (1, out), (2, out)):
