@@ -32,9 +32,11 @@ from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.grading import sandbox
 from digitcourse.grading.check import check_notebook, try_answers
 from digitcourse.grading.grade import find_submissions
+from digitcourse.grading.limits import Limits
 from digitcourse.grading.mutants import mutants
 from digitcourse.grading.release import leaked_solution_lines, release
 from digitcourse.grading.validate import validate
+from digitcourse.grading.worker import Task
 
 pytestmark = pytest.mark.xdist_group("grading")  # one xdist worker runs the shared grade runs
 
@@ -699,6 +701,12 @@ def test_leak_check_finds_the_solution_lines_and_markers_of_an_unreleased_copy()
             "assert np.isclose(standard_error(np.array([2.0, 4.0])), 1.0)", "### BEGIN SOLUTION",
             cell_named(source, "why_ddof").source} <= set(leaks)
     assert "def standard_error(x):" not in leaks  # the student sees it too
+
+
+def test_a_workers_task_crosses_as_json_unchanged(tmp_path):
+    task = Task("ann", "hw1", tmp_path / "submitted.ipynb", tmp_path / "templates" / "hw1", tmp_path,
+                tmp_path / "scratch", Limits(cell=5, notebook=60, memory=2 ** 30), "tiny", True, 1)
+    assert Task.from_json(task.to_json()) == task
 
 
 def test_find_submissions_reads_both_layouts(tmp_path):

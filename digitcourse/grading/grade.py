@@ -150,9 +150,7 @@ def export(book: Gradebook, out: Path) -> Path:
 
 
 def _file(book: Gradebook, submission: Submission, graded: Graded, fingerprints: dict) -> None:
-    """File one result in the gradebook (its feedback page read from the worker's folder) and say so."""
-    if graded.feedback:
-        graded.feedback = Path(graded.feedback).read_text()
+    """File one result in the gradebook and say so."""
     book.record(submission.student, submission.assignment, graded, **fingerprints[submission])
     row = book.rows(submission.assignment, student=submission.student)[0]
     notes = f" ({'; '.join(row.notes)})" if row.notes else ""

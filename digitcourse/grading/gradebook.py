@@ -30,7 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from statistics import fmean
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event, inspect, select, update
+from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event, inspect, select,
+                        update)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column

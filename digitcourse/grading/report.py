@@ -27,7 +27,8 @@ class Graded:
     answers: the text of each written answer (markdown; its attached images inlined as data URLs).
     notes: what happened that the instructor should know, one line each; `limits` and `changes` are
     those notes that say a limit was hit, and those that say the student changed the assignment's cells.
-    feedback: the student's feedback page (HTML), or "" when there is none.
+    feedback: the graded notebook as HTML (the feedback page, less the summary `feedback.page` puts on
+    top), or "" when there is none.
     """
 
     status: str

@@ -8,8 +8,8 @@ TASK.json is a `Task`: the student, the assignment, the submitted notebook, the 
 folder (the instructor's notebook and its released version, which no sandbox can reach), a scratch
 folder for the sandbox, the limits, the profile and whether to isolate. The worker merges the submission
 with the instructor's cells (`cells.merge`), runs its code cells in the student's sandboxed kernel,
-decides each test cell here (`verdict.Verdicts`), and writes ``result.json`` (a `Graded`) and
-``feedback.html`` beside TASK.json. It never runs student code itself: only the kernel does.
+decides each test cell here (`verdict.Verdicts`), and writes ``result.json`` (a `Graded`, its feedback
+page included) beside TASK.json. It never runs student code itself: only the kernel does.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from .sandbox import Sandbox
 from .remote import KernelLost, Session
 from .verdict import Outcome, Verdicts
 
-RESULT, FEEDBACK = "result.json", "feedback.html"
+RESULT = "result.json"
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 _ATTACHMENT = re.compile(r"attachment:([^\s)\"']+)")
@@ -101,8 +101,7 @@ def grade_submission(task: Task) -> Graded:
             answers[grade_id(cell)] = "" if blank else _inline_attachments(answer)
     notes = [*changes, *(["graded without a sandbox (--unsafe-no-sandbox)"] if not task.isolate else []),
              *run_notes]
-    feedback = atomic_write(task.folder / FEEDBACK, _feedback_page(merged))
-    return Graded("graded", scores, answers, notes, limits_hit, changes, str(feedback))
+    return Graded("graded", scores, answers, notes, limits_hit, changes, _feedback_page(merged))
 
 
 def _run_cells(merged: NotebookNode, tests: Verdicts, kernel: Kernel,
