@@ -227,6 +227,31 @@ def class_folder(tmp_path_factory) -> Path:
     return folder
 
 
+def status(pid: int) -> tuple[str, int]:
+    """A process's state (R, S, Z, ...; "" when it is gone) and its parent's pid, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return "", 0
+    return fields[0], int(fields[1])
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    return [int(path.name) for path in Path("/proc").glob("[0-9]*") if status(int(path.name))[1] == pid]
+
+
+def running(pid: int) -> bool:
+    return status(pid)[0] not in ("", "Z")  # a zombie has ended: only its exit status is left
+
+
+def wait_until(condition, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return condition()
+
+
 def grade_command(folder: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "digitcourse", "grade", str(folder / "submissions"), "--source", str(TOY.parent),
             "--out", str(folder / "grading"), "--jobs", "2", "--cell-timeout", "30", "--timeout", "60", *extra]
@@ -239,8 +264,10 @@ def test_a_run_killed_mid_way_then_restarted_grades_only_the_rest_and_a_third_gr
     line = first.stderr.readline()
     while "toy_assignment: graded" not in line and line:  # the first result is filed
         line = first.stderr.readline()
+    workers = [worker for server in children(first.pid) for worker in children(server)]
     first.kill()  # SIGKILL: no clean-up of any kind
     first.wait(10)
+    assert workers and wait_until(lambda: not any(running(pid) for pid in workers)), "a worker outlived the run"
     with Gradebook.open(class_folder / "grading" / "gradebook.db") as book:
         kept = [filed.student for filed in book.filed()]
     assert 1 <= len(kept) < 4

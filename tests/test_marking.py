@@ -82,10 +82,13 @@ def test_saving_points_and_a_comment_stores_them_and_opens_the_next_answer(clien
     assert book.answers("toy", "why_ddof", student="ann")[0].grader == "kim"
 
 
-def test_with_only_the_ungraded_shown_the_next_answer_skips_the_graded(client, book):
-    book.mark("bob", "toy", "why_ddof", 1, grader="lee")
-    response = client.post(f"/q/toy/why_ddof/0?token={TOKEN}&only=ungraded", data={"points": "2", "version": "0"})
-    assert response.location.endswith(f"/q/toy/why_ddof/2?token={TOKEN}&only=ungraded")
+def test_with_only_the_ungraded_shown_the_first_and_the_next_answer_skip_the_graded(client, book):
+    book.mark("ann", "toy", "why_ddof", 1, grader="lee")
+    first = client.get(f"/q/toy/why_ddof/ungraded?token={TOKEN}")
+    assert first.location.endswith(f"/q/toy/why_ddof/1?token={TOKEN}&only=ungraded")
+    book.mark("cid", "toy", "why_ddof", 1, grader="lee")
+    response = client.post(f"/q/toy/why_ddof/1?token={TOKEN}&only=ungraded", data={"points": "2", "version": "0"})
+    assert response.location.endswith(f"/q/toy/why_ddof/3?token={TOKEN}&only=ungraded")
 
 
 @pytest.mark.parametrize("form, message", [

@@ -149,7 +149,8 @@ def export(book: Gradebook, out: Path) -> Path:
                         out / "grades.csv")
 
 
-def _file(book: Gradebook, submission: Submission, graded: Graded, fingerprints: dict) -> None:
+def _file(book: Gradebook, submission: Submission, graded: Graded,
+          fingerprints: dict[Submission, dict[str, str]]) -> None:
     """File one result in the gradebook and say so."""
     book.record(submission.student, submission.assignment, graded, **fingerprints[submission])
     row = book.rows(submission.assignment, student=submission.student)[0]
@@ -189,7 +190,8 @@ def _grade_one(submission: Submission, number: int, work: Path, limits: Limits, 
                 folder, folder / "scratch", limits, profile, isolate, threads)
     (folder / "task.json").write_text(task.to_json())
     limit = limits.notebook + Limits.GRACE
-    worker = WORKERS.Process(target=run_logged, args=(str(folder / "task.json"), str(folder / "worker.log")))
+    worker = WORKERS.Process(target=run_logged, args=(str(folder / "task.json"), str(folder / "worker.log"),
+                                                      os.getpid()))
     worker.start()
     worker.join(limit)
     if worker.is_alive():

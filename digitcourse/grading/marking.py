@@ -10,6 +10,7 @@ A small Flask app, its pages rendered on the server (templates in ``templates/``
 - ``/``: every assignment's written questions, with how many of their answers are graded;
 - ``/q/<assignment>/<question>``: the question, its model answer and rubric (reusable comments with
   points, added here and applied to many answers at once), and the list of answers;
+- ``/q/<assignment>/<question>/ungraded``: the first answer not graded yet, with only those shown;
 - ``/q/<assignment>/<question>/<n>``: the n-th answer beside the question and the model answer; type
   the points, Tab, a comment, Enter: it is saved and the next answer opens (``only=ungraded`` skips
   the graded ones, ``anonymous=1`` shows students as numbers).
@@ -81,6 +82,13 @@ def create_app(book: Gradebook, *, token: str, grader: str) -> Flask:
         shown = [(n, a) for n, a in enumerate(answers) if not _only_ungraded() or a.score is None]
         return render_template("question.html", question=asked, answers=shown, names=_names(answers),
                                rubric=book.rubric(assignment, cell), progress=_progress(answers), token=token)
+
+    @app.get("/q/<assignment>/<cell>/ungraded")
+    def first_ungraded(assignment: str, cell: str):
+        answers = book.answers(assignment, cell)
+        first = next((n for n, a in enumerate(answers) if a.score is None), None)
+        target = f"/q/{assignment}/{cell}" + ("" if first is None else f"/{first}")
+        return redirect(link(target, only="ungraded"))
 
     @app.get("/q/<assignment>/<cell>/<int:n>")
     def answer(assignment: str, cell: str, n: int, error: str = "", status: int = 200) -> tuple[str, int]:

@@ -13,13 +13,14 @@ page included) beside TASK.json. It never runs student code itself: only the ker
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import monotonic
@@ -38,7 +39,6 @@ from .remote import KernelLost, Session
 from .verdict import Outcome, Verdicts
 
 RESULT = "result.json"
-_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 _ATTACHMENT = re.compile(r"attachment:([^\s)\"']+)")
 
@@ -198,18 +198,32 @@ def _feedback_page(merged: NotebookNode) -> str:
     return body
 
 
-def run_logged(task_file: str, log: str) -> None:
+def run_logged(task_file: str, log: str, grader: int) -> None:
     """`main` as `grade` runs it, in a process forked for it: the leader of a session of its own (so
-    that stopping it stops its kernel and sandbox), its output into `log`, no input. It dies with the
-    process that forked it (the forkserver, which ends with `grade`): a grading run that is killed
-    leaves no worker behind, and their sandboxes die with them."""
+    that stopping it stops its kernel and sandbox), its output into `log`, no input. It ends when the
+    grading run, the process `grader`, does: a run that is killed leaves no worker behind (their
+    sandboxes die with them)."""
     os.setsid()
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _end_with(grader)
     os.environ["PYTHONPATH"] = python_path()  # what an unsandboxed kernel imports digitcourse by
     with open(log, "ab") as out, open(os.devnull, "rb") as nothing:
         for target, stream in ((0, nothing), (1, out), (2, out)):
             os.dup2(stream.fileno(), target)
     main(task_file)
+
+
+def _end_with(pid: int) -> None:
+    """Kill this process's group once the process `pid` has ended (at once if it has)."""
+    try:
+        ended = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([ended], [], [])
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def main(task_file: str) -> None:
