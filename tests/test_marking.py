@@ -7,9 +7,13 @@ cannot start fails the test with the reason.
 """
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -19,6 +23,7 @@ from digitcourse.grading.gradebook import Gradebook, Question
 from digitcourse.grading.marking import create_app
 from digitcourse.grading.report import Graded
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "secret-token"
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC")
 HOSTILE = ("I think so. <script>document.title = 'pwned'</script>"
@@ -231,3 +236,20 @@ def test_in_chromium_and_over_http_a_request_without_the_token_is_refused(server
         urllib.request.urlopen(urllib.request.Request(f"{server}/q/toy/why_ddof/0", method="POST",
                                                       data=b"points=2&version=0"), timeout=10)
     assert refused.value.code == 403
+
+
+def test_digitcourse_mark_listens_on_127_0_0_1_with_a_fresh_token(book, gradebook_url):
+    command = [sys.executable, "-m", "digitcourse", "mark", "--gradebook", gradebook_url, "--port", "0"]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        printed = server.stdout.readline()
+        address = re.search(r"http://127\.0\.0\.1:\d+/\?token=([\w-]{32})", printed)
+        assert address, printed
+        base = address.group(0).split("/?")[0]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/", timeout=10)
+        assert refused.value.code == 403
+        assert b"why_ddof" in urllib.request.urlopen(address.group(0), timeout=10).read()
+    finally:
+        server.terminate()
+        server.wait(10)
