@@ -32,21 +32,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from ..checks import check_choice, check_number
 from ..course import GRADING_PROFILE, PROFILES
 from ..errors import ConfigError, DigitcourseError
-from ..files import atomic_write
-from .cells import cell_role, grade_id, graded_cells
 from .class_report import write_report
 from .feedback import write_feedback
 from .gradebook import Gradebook, Question
 from .limits import Limits
-from .nbgrader_glue import generate_assignment
 from . import sandbox
 from .report import Graded, Row, write_grades
-from .worker import RESULT, Task, run_logged
 
 # Each worker is forked from a server process that imported what every worker needs (torch, nbformat,
 # nbconvert, the grading modules: 3 to 4 s of CPU per worker otherwise) and ran nothing else; no
@@ -161,6 +155,11 @@ def _file(book: Gradebook, submission: Submission, graded: Graded,
 def _template(source: Path, folder: Path) -> list[Question]:
     """The assignment's private template: the instructor's notebook and its released version, side by
     side in `folder`; returns its graded cells with their prompts and model answers."""
+    import nbformat  # here and in `_grade_one`, what grading needs: a run with nothing to grade starts faster
+
+    from .cells import cell_role, grade_id, graded_cells
+    from .nbgrader_glue import generate_assignment
+
     released = generate_assignment(source, folder / "nbgrader")
     shutil.copyfile(source, folder / "source.ipynb")
     shutil.copyfile(released, folder / "release.ipynb")
@@ -179,6 +178,8 @@ def _template(source: Path, folder: Path) -> list[Question]:
 def _grade_one(submission: Submission, number: int, work: Path, limits: Limits, profile: str,
                isolate: bool, threads: int) -> Graded:
     """Grade one submission in a worker process; its result, or a failure if the worker could not."""
+    from .worker import RESULT, Task, run_logged
+
     folder = work / "workers" / str(number)
     folder.mkdir(parents=True, mode=0o700)
     copied = folder / "submitted.ipynb"

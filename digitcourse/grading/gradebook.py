@@ -74,7 +74,7 @@ class _Submission(_Table):
     notes: Mapped[list] = mapped_column(JSON)
     limits: Mapped[list] = mapped_column(JSON)
     changes: Mapped[list] = mapped_column(JSON)
-    feedback: Mapped[str] = mapped_column(Text, default="")
+    feedback: Mapped[str] = mapped_column(Text, default="", deferred=True)  # large: read only when asked for
     graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
