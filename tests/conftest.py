@@ -79,3 +79,10 @@ def executed_notebooks() -> ExecutedNotebooks:
     """The course's notebooks executed in the quick profile into book/executed/, once per pytest run."""
     EXECUTED.mkdir(parents=True, exist_ok=True)
     return ExecutedNotebooks()
+
+
+@pytest.fixture
+def gradebook_url(tmp_path) -> str:
+    """A fresh, empty gradebook database for one test: an SQLite file. The gradebook's and the marking
+    app's tests take their database from here; parametrize this fixture to run them on another one."""
+    return f"sqlite:///{tmp_path / 'gradebook.db'}"

@@ -1,8 +1,8 @@
 """The gradebook: results filed one transaction each, graders' marks that survive re-grades, the
 read API the exports use, and one clear error (nothing written) for every bad input.
 
-Every test takes the database from the `gradebook_url` fixture (an SQLite file here); parametrize
-that fixture to run them against another database (PostgreSQL).
+Every test but those of SQLite's own files takes its database from the `gradebook_url` fixture
+(conftest.py: an SQLite file); parametrize that fixture to run them against another database.
 """
 from __future__ import annotations
 
@@ -28,11 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [Question("hw", "test_a", 2.0, True), Question("hw", "test_b", 1.0, True),
              Question("hw", "why", 3.0, False, "Why does it work?", "Because $x^2 \\geq 0$.")]
 HASHES = dict(notebook_hash="n1", source_hash="s1", profile="tiny")
-
-
-@pytest.fixture
-def gradebook_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'gradebook.db'}"
 
 
 def graded(test_a: float = 2.0, why: str | None = "It is a square.") -> Graded:
@@ -209,6 +204,16 @@ def test_grades_csv_feedback_and_report_are_exports_of_the_gradebook(book, tmp_p
     assert "ann</td><td>" not in report  # every submission was graded within its limits
 
 
+def test_a_submission_without_an_instructors_notebook_is_in_the_report_with_its_reason(book, tmp_path):
+    book.record("zed", "hw_unknown", Graded.failure("ungradeable", "no source notebook notebooks/hw_unknown.ipynb"),
+                **HASHES)
+    write_report(book, tmp_path)
+    report = (tmp_path / "report.html").read_text()
+    assert "<h2>hw_unknown</h2>" in report
+    assert "<td>zed</td><td>ungradeable: no source notebook notebooks/hw_unknown.ipynb</td>" in report
+    assert "hw_unknown,total,submissions,1" in (tmp_path / "summary.csv").read_text().splitlines()
+
+
 # A grading run that files into the gradebook ----------------------------------------------------------
 
 TOY = ROOT / "tests" / "fixtures_grading" / "toy_assignment.ipynb"
@@ -304,3 +309,4 @@ def test_a_graders_points_and_comment_survive_regrade_and_reach_grades_csv_and_t
     assert "<td>why_ddof</td><td>1.5</td><td>2</td><td>unbiased, but why?</td>" in feedback
     summary = (class_folder / "grading" / "summary.csv").read_text().splitlines()
     assert "toy_assignment,why_ddof,ungraded,3" in summary and "toy_assignment,why_ddof,mean_points,1.5" in summary
+

@@ -541,6 +541,21 @@ def test_grades_csv_has_a_column_per_graded_cell(toy_run):
     assert row_of(toy_run, "blank")["why_ddof"] == "0"  # nothing written
 
 
+@pytest.mark.slow
+@needs_sandbox
+def test_the_class_report_names_the_submissions_to_look_at_with_their_reasons(toy_run):
+    report = unescape((toy_run["out"] / "report.html").read_text())
+    for student, reason in [("corrupt", "ungradeable: not a readable notebook"),
+                            ("memory_hog", "the kernel ran out of memory in cell 7 (the limit is 1 GiB)"),
+                            ("slow", "the notebook reached its time limit of 30 s"),
+                            ("tampered", "read-only cell 'test_standard_error' was edited")]:
+        assert f"<tr><td>{student}</td><td>" in report and reason in report.split(f"<td>{student}</td>")[1][:600]
+    summary = (toy_run["out"] / "summary.csv").read_text().splitlines()
+    assert "toy_assignment,total,submissions,28" in summary
+    assert "no_such_assignment,total,submissions,1" in summary  # the stray one has a section of its own
+    assert "<td>stray</td><td>ungradeable: no source notebook" in report
+
+
 # Every course notebook: check, and the odd and the even exercises wrong --------------------------------
 
 @pytest.fixture(scope="module")

@@ -33,11 +33,6 @@ ANSWERS = {"ann": "The variance of the mean is $\\sigma^2 / n$.\n\n![plot](data:
 
 
 @pytest.fixture
-def gradebook_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'gradebook.db'}"
-
-
-@pytest.fixture
 def book(gradebook_url):
     """Four students' answers to the written question `why_ddof` (2 points) of `toy`."""
     with Gradebook(gradebook_url) as book:

@@ -262,8 +262,10 @@ class Gradebook:
     # Reading -----------------------------------------------------------------------------------------
 
     def assignments(self) -> list[str]:
+        """Every assignment with graded cells or submissions (one without a source has only the latter)."""
         with self._session() as session:
-            return list(session.scalars(select(_Question.assignment).distinct().order_by(_Question.assignment)))
+            return sorted({*session.scalars(select(_Question.assignment).distinct()),
+                           *session.scalars(select(_Submission.assignment).distinct())})
 
     def questions(self, assignment: str) -> list[Question]:
         """The graded cells of `assignment`, in notebook order."""
