@@ -24,6 +24,8 @@ from digitcourse.grading.feedback import page
 from digitcourse.grading.gradebook import SCHEMA, Gradebook, Question
 from digitcourse.grading.report import Graded, write_grades
 
+pytestmark = pytest.mark.xdist_group("gradebook")  # one xdist worker runs the grading runs that share a class
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [Question("hw", "test_a", 2.0, True), Question("hw", "test_b", 1.0, True),
              Question("hw", "why", 3.0, False, "Why does it work?", "Because $x^2 \\geq 0$.")]
