@@ -4,12 +4,13 @@ on notebooks/ as it is laid out, each notebook being one assignment named after 
     nbgrader generate_assignment hw3_regularization  # -> release/hw3_regularization/hw3_regularization.ipynb
     nbgrader autograde hw3_regularization            # grades grading/submitted/<student>/hw3_regularization/
     nbgrader generate_feedback hw3_regularization    # -> grading/feedback/<student>/hw3_regularization/
-    nbgrader export                                  # -> grades.csv from grading/gradebook.db
+    nbgrader export                                  # -> grades.csv from grading/nbgrader.db
     nbgrader validate release/hw3_regularization/hw3_regularization.ipynb
 
 nbgrader wants source/<assignment>/<notebook>.ipynb: build/nbgrader/source/ holds links of that shape to
 notebooks/*.ipynb, refreshed whenever nbgrader reads this file. Student work and grades stay in
-grading/, which git ignores. Kernels run the notebooks in the grading profile (`tiny`) unless
+grading/, which git ignores; nbgrader's gradebook is grading/nbgrader.db (grading/gradebook.db is
+digitcourse's). Kernels run the notebooks in the grading profile (`tiny`) unless
 DIGITCOURSE_PROFILE says otherwise, with digitcourse's time limits (a deleted test cell is put back, a
 dead kernel scores zero for what did not run). Plain nbgrader runs the test cells in the student's own
 kernel, which student code can fool, and without a sandbox: for grades use `digitcourse grade`, which
@@ -34,5 +35,5 @@ c.CourseDirectory.submitted_directory = "grading/submitted"
 c.CourseDirectory.autograded_directory = "grading/autograded"
 c.CourseDirectory.feedback_directory = "grading/feedback"
 (ROOT / "grading").mkdir(exist_ok=True)
-c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'grading' / 'gradebook.db'}"
+c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'grading' / 'nbgrader.db'}"
 os.environ.setdefault(PROFILE_VARIABLE, GRADING_PROFILE)

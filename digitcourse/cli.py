@@ -4,7 +4,10 @@
 
     digitcourse release [NOTEBOOK...]          student versions into release/
     digitcourse check NOTEBOOK...              self-test of an assignment before release
-    digitcourse grade SUBMISSIONS_DIR          autograde every submission: grading/grades.csv + feedback
+    digitcourse grade SUBMISSIONS_DIR          autograde every submission into grading/gradebook.db, then
+                                               grading/grades.csv, feedback pages and the class report
+    digitcourse mark                           grade the written answers in the browser
+    digitcourse report                         the class report again: grading/report.html, summary.csv
     digitcourse validate NOTEBOOK              what a student runs before submitting
     digitcourse book [--profile P] [--student] build the course book
 
@@ -15,8 +18,10 @@ what a subcommand needs when it runs.
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .course import GRADING_PROFILE, PROFILES
 from .errors import ConfigError, DigitcourseError
@@ -32,7 +37,12 @@ SUBMISSIONS_DIR holds <student>/<assignment>.ipynb (or nbgrader's <student>/<ass
 Each submission runs in a sandbox of its own (bubblewrap: no network, no view of other files, its own
 processes; a cgroup: the memory limit), against the instructor's notebook: read-only and test cells are
 the instructor's, and each test cell is decided in the grader's own process, outside the student's
-kernel. Writes OUT/grades.csv and OUT/feedback/<student>/<assignment>/*.html."""
+kernel. Each result is filed in the gradebook (OUT/gradebook.db, or --gradebook) as it arrives; a
+submission unchanged since it was graded is not graded again (--regrade forces it; a grader's marks
+always stay). Then writes, from the gradebook, OUT/grades.csv, OUT/feedback/<student>/<assignment>/*.html
+and the class report OUT/report.html with OUT/summary.csv."""
+
+GRADEBOOK_HELP = "a gradebook file or SQLAlchemy URL, e.g. postgresql+psycopg://host/course (default: OUT/gradebook.db)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="grade without the sandbox where bubblewrap is missing: student code can "
                             "then read and change every file the grader can")
+    grade.add_argument("--regrade", action="store_true",
+                       help="grade again the submissions that are unchanged since they were graded")
+    _add_gradebook(grade)
+
+    mark = commands.add_parser("mark", help="grade the written answers in the browser",
+                               description="Start the marking app on this machine (127.0.0.1) and print "
+                               "its address, with the token every request needs. Stop it with Ctrl+C.")
+    mark.add_argument("--out", default="grading", metavar="DIR",
+                      help="where the gradebook lies (default: grading)")
+    _add_gradebook(mark)
+    mark.add_argument("--port", type=int, default=8765, help="the port to listen on (default: 8765)")
+    mark.add_argument("--grader", default=getpass.getuser(),
+                      help="your name, saved with each grade (default: your login name)")
+
+    report = commands.add_parser("report", help="write the class report from the gradebook",
+                                 description="Write OUT/report.html (one self-contained page), OUT/summary.csv "
+                                 "with the same numbers, OUT/grades.csv and the feedback pages, from the gradebook.")
+    report.add_argument("--out", default="grading", metavar="DIR", help="where to write (default: grading)")
+    _add_gradebook(report)
 
     validate = commands.add_parser("validate", help="check a notebook before submitting it",
                                    description="Run a notebook as the grader does and list the cells "
@@ -99,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--student", action="store_true",
                       help="the student edition: no solutions, nothing executed")
     return parser
+
+
+def _add_gradebook(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gradebook", metavar="FILE_OR_URL", help=GRADEBOOK_HELP)
+
+
+def _gradebook(args: argparse.Namespace) -> str:
+    return args.gradebook or str(Path(args.out) / "gradebook.db")
 
 
 def _add_profile(parser: argparse.ArgumentParser, text: str) -> None:
@@ -132,8 +169,23 @@ def _run(args: argparse.Namespace) -> int:
         from .grading.grade import grade
 
         limits = Limits(cell=args.cell_timeout, notebook=args.timeout, memory=parse_memory(args.memory))
-        print(grade(args.submissions, out=args.out, source=args.source, jobs=args.jobs, limits=limits,
-                    profile=args.profile, isolate=not args.unsafe_no_sandbox))
+        grade(args.submissions, out=args.out, source=args.source, jobs=args.jobs, limits=limits,
+              profile=args.profile, isolate=not args.unsafe_no_sandbox, gradebook=_gradebook(args),
+              regrade=args.regrade)
+        print(Path(args.out) / "grades.csv")
+    elif args.command == "mark":
+        from .grading.gradebook import Gradebook
+        from .grading.marking import serve
+
+        with Gradebook.open(_gradebook(args)) as book:
+            serve(book, port=args.port, grader=args.grader)
+    elif args.command == "report":
+        from .grading.grade import export
+        from .grading.gradebook import Gradebook
+
+        with Gradebook.open(_gradebook(args)) as book:
+            export(book, Path(args.out))
+        print(Path(args.out) / "report.html")
     elif args.command == "validate":
         from .grading.validate import validate
 

@@ -27,6 +27,11 @@ class ConfigError(DigitcourseError, ValueError):
     """A parameter of the wrong name, type or value."""
 
 
+class GradebookError(DigitcourseError):
+    """A gradebook that cannot be read or written (newer, corrupt, locked), or a grade it refuses
+    (points out of range, an unknown student or question); nothing was written."""
+
+
 def _brief_excepthook(previous):
     def hook(kind, error, traceback):
         if issubclass(kind, DigitcourseError):

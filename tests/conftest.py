@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -37,12 +38,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 WITHOUT = set(os.environ.get("DIGITCOURSE_WITHOUT", "").replace(",", " ").split())
-AVAILABLE = {"sandbox": (sandbox.available, f"{sandbox.WHY_NOT_HERE}; make install installs it")}
+AVAILABLE = {
+    "sandbox": (sandbox.available, f"{sandbox.WHY_NOT_HERE}; make install installs it"),
+    "browser": (lambda: all(map(shutil.which, ("chromium", "chromedriver"))),
+                "Debian's chromium and its driver are not installed here: make install installs them "
+                "(apt-get install chromium chromium-driver)"),
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(component): the test needs a component of system-packages.txt "
-                            "(sandbox, ...); it fails where that cannot run, unless DIGITCOURSE_WITHOUT names it")
+                            "(sandbox, browser, ...); it fails where that cannot run, unless DIGITCOURSE_WITHOUT names it")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -101,3 +107,10 @@ def executed_notebooks() -> ExecutedNotebooks:
     """The course's notebooks executed in the quick profile into book/executed/, once per pytest run."""
     EXECUTED.mkdir(parents=True, exist_ok=True)
     return ExecutedNotebooks()
+
+
+@pytest.fixture
+def gradebook_url(tmp_path) -> str:
+    """A fresh, empty gradebook database for one test: an SQLite file. The gradebook's and the marking
+    app's tests take their database from here; parametrize this fixture to run them on another one."""
+    return f"sqlite:///{tmp_path / 'gradebook.db'}"

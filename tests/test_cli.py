@@ -11,7 +11,7 @@ from digitcourse import book, cli
 from digitcourse.grading.student import sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["release", "check", "grade", "validate", "book"]
+COMMANDS = ["release", "check", "grade", "mark", "report", "validate", "book"]
 
 
 def test_python_m_digitcourse_help_lists_every_command():
@@ -93,3 +93,18 @@ def test_book_builds_with_the_given_profile_and_edition(argv, expected, monkeypa
     assert cli.main(argv) == 0
     assert calls == [expected]
     assert capsys.readouterr().out == "book/_build/html/index.html\n"
+
+
+def test_report_writes_the_class_report_of_an_empty_gradebook(tmp_path, capsys):
+    assert cli.main(["report", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'report.html'}\n"
+    assert "No submission yet." in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "summary.csv").read_text() == "assignment,item,statistic,value\n"
+
+
+def test_a_corrupt_gradebook_is_one_line_and_exit_code_1(tmp_path, capsys):
+    (tmp_path / "gradebook.db").write_text("not a database " * 100)
+    assert cli.main(["report", "--out", str(tmp_path)]) == 1
+    printed = capsys.readouterr().err
+    assert printed.count("\n") == 1 and printed.startswith(
+        f"digitcourse report: GradebookError: {tmp_path / 'gradebook.db'} is not a gradebook (file is not a database)")

@@ -34,8 +34,10 @@ from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.grading.selftest import check_notebook
 from digitcourse.grading.student import sandbox
 from digitcourse.grading.grade import find_submissions
+from digitcourse.grading.limits import Limits
 from digitcourse.grading.release import leaked_solution_lines, release
 from digitcourse.grading.validate import validate
+from digitcourse.grading.worker import Task
 
 pytestmark = pytest.mark.xdist_group("grading")  # one xdist worker runs the shared grade runs
 
@@ -521,6 +523,21 @@ def test_grades_csv_has_a_column_per_graded_cell(toy_run):
     assert row_of(toy_run, "blank")["why_ddof"] == "0"  # nothing written
 
 
+@pytest.mark.slow
+@needs_sandbox
+def test_the_class_report_names_the_submissions_to_look_at_with_their_reasons(toy_run):
+    report = unescape((toy_run["out"] / "report.html").read_text())
+    for student, reason in [("corrupt", "ungradeable: not a readable notebook"),
+                            ("memory_hog", "the kernel ran out of memory in cell 7 (the limit is 1 GiB)"),
+                            ("slow", "the notebook reached its time limit of 30 s"),
+                            ("tampered", "read-only cell 'test_standard_error' was edited")]:
+        assert f"<tr><td>{student}</td><td>" in report and reason in report.split(f"<td>{student}</td>")[1][:600]
+    summary = (toy_run["out"] / "summary.csv").read_text().splitlines()
+    assert "toy_assignment,total,submissions,28" in summary
+    assert "no_such_assignment,total,submissions,1" in summary  # the stray one has a section of its own
+    assert "<td>stray</td><td>ungradeable: no source notebook" in report
+
+
 # Every course notebook: check, and the odd and the even exercises wrong --------------------------------
 
 @pytest.fixture(scope="module")
@@ -638,6 +655,12 @@ def test_leak_check_finds_the_solution_lines_and_markers_of_an_unreleased_copy()
     assert "def standard_error(x):" not in leaks  # the student sees it too
 
 
+def test_a_workers_task_crosses_as_json_unchanged(tmp_path):
+    task = Task("ann", "hw1", tmp_path / "submitted.ipynb", tmp_path / "templates" / "hw1", tmp_path,
+                tmp_path / "scratch", Limits(cell=5, notebook=60, memory=2 ** 30), "tiny", True, 1)
+    assert Task.from_json(task.to_json()) == task
+
+
 def test_find_submissions_reads_both_layouts(tmp_path):
     (tmp_path / "ann").mkdir()
     (tmp_path / "ann" / "hw1.ipynb").write_text("{}")
@@ -699,7 +722,7 @@ def test_nbgrader_commands_work_on_the_notebooks_folder_with_the_repository_conf
     (submitted / TOY.name).write_bytes(TOY.read_bytes())
     nbgrader_command("autograde", TOY.stem)
     assert (tmp_path / "release" / TOY.stem / TOY.name).exists()
-    with Gradebook(f"sqlite:///{tmp_path / 'grading' / 'gradebook.db'}") as gradebook:
+    with Gradebook(f"sqlite:///{tmp_path / 'grading' / 'nbgrader.db'}") as gradebook:
         assert gradebook.find_submission(TOY.stem, "bob").score == 5.0  # the written answer waits
 
 

@@ -1,9 +1,12 @@
 """Grading the course's notebooks: release, grade, validate, check. The modules, by job:
 
 - `release` -- ``digitcourse release``: the student version of a notebook, checked for leaks;
-- `grade` -- ``digitcourse grade``: every submission in its own sandbox, `jobs` at a time, into
-  grades.csv and feedback pages; `worker` grades one submission, `cells` merges it with the
-  instructor's cells, `report` is the result and its row;
+- `grade` -- ``digitcourse grade``: every submission in its own sandbox, `jobs` at a time, filed in
+  the `gradebook` (SQLAlchemy; resumable) and exported from it as grades.csv, the `feedback` pages
+  and the `class_report` (``digitcourse report``); `worker` grades one submission (a `worker.Task`),
+  `cells` merges it with the instructor's cells, `report` is the result (`Graded`) and its `Row`;
+- `marking` -- ``digitcourse mark``: the web app for grading written answers, `answers` renders them
+  as safe HTML;
 - `student/` -- the student-code layer: the sandbox (bubblewrap and cgroups), the student's kernel in
   it, the grader's agent inside that kernel, the data that crosses, and the exercises as proxies in
   the grader's process (`substitute`, ``dc.grading.substitute``, replaces an exercise the tested one

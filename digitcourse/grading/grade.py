@@ -2,7 +2,8 @@
 
 ::
 
-    grade("submissions", jobs=2)   # -> grading/grades.csv and grading/feedback/<student>/<a>/<a>.html
+    grade("submissions", jobs=2)   # -> grading/gradebook.db, then exported from it: grading/grades.csv,
+                                   #    grading/feedback/<student>/<a>/<a>.html, grading/report.html
 
 A submissions folder holds ``<student>/<assignment>.ipynb`` (or nbgrader's
 ``<student>/<assignment>/<assignment>.ipynb``); each assignment is graded against the instructor's
@@ -12,10 +13,15 @@ submitted file and its own scratch folder, and its kernel runs in its own sandbo
 see or change the templates, another submission, the outputs or the grader. Only this process writes
 the outputs, each through a fresh temporary file renamed into place. A worker that crashes or overruns
 its limit gets a row saying so; the others are graded all the same.
+
+Each result is filed in the gradebook (`gradebook.py`) as it arrives, so a run that is stopped loses
+only the submissions in flight; a submission whose notebook, instructor's notebook and profile are
+unchanged since it was filed is not graded again (unless `regrade`). grades.csv, the feedback pages
+and the class report are then exported from the gradebook, a grader's marks included.
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import multiprocessing
 import os
 import shutil
@@ -23,21 +29,18 @@ import stat
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-
-import nbformat
 
 from ..checks import check_choice, check_number
 from ..course import GRADING_PROFILE, PROFILES
 from ..errors import ConfigError, DigitcourseError
-from ..files import atomic_write
-from .cells import GradedCell, graded_cells
+from .class_report import write_report
+from .feedback import write_feedback
+from .gradebook import Gradebook, Question
 from .limits import Limits
-from .nbgrader_glue import generate_assignment
-from .report import Graded, row, write_grades
+from .report import Graded, Row, write_grades
 from .student import sandbox
-from .worker import RESULT, run_logged
 
 # Each worker is forked from a server process that imported what every worker needs (torch, nbformat,
 # nbconvert, the grading modules: 3 to 4 s of CPU per worker otherwise) and ran nothing else; no
@@ -77,17 +80,21 @@ def find_submissions(folder: str | os.PathLike) -> list[Submission]:
 
 def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
           source: str | os.PathLike = "notebooks", jobs: int = 2, limits: Limits = Limits(),
-          profile: str = GRADING_PROFILE, isolate: bool = True) -> Path:
-    """Autograde every submission in the folder `submissions`; returns the path of grades.csv.
+          profile: str = GRADING_PROFILE, isolate: bool = True, gradebook: str | os.PathLike | None = None,
+          regrade: bool = False) -> list[Row]:
+    """Autograde every submission in the folder `submissions`; returns their rows (`report.Row`).
 
     source: the folder of the instructor's notebooks (the solutions), `<assignment>.ipynb` each.
     jobs: submissions graded at once. limits: time and memory per submission.
     profile: the notebook profile the kernels run (DIGITCOURSE_PROFILE).
     isolate: False grades without bubblewrap (student code can then read and write what the grader
     can); by default grading refuses to start where the sandbox is not available.
-    Writes `out/grades.csv` (one row per submission: student, assignment, status, the points of each
-    graded cell, total and max of the autograded points, manual_max, notes) and each student's
-    feedback, `out/feedback/<student>/<assignment>/<assignment>.html`.
+    gradebook: a file or an SQLAlchemy URL (default `out/gradebook.db`). regrade: grade again the
+    submissions the gradebook holds unchanged (a grader's marks stay).
+    Writes, from the whole gradebook: `out/grades.csv` (one row per submission: student, assignment,
+    status, the points of each graded cell, total and max of the autograded points, manual_max,
+    notes), each student's feedback `out/feedback/<student>/<assignment>/<assignment>.html`, and the
+    class report `out/report.html` with `out/summary.csv`.
     """
     check_number("jobs", jobs, integer=True, low=1)
     check_choice("profile", profile, PROFILES)
@@ -100,56 +107,92 @@ def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
     if isolate and not sandbox.available():  # after the arguments: a typo is reported as a typo
         raise DigitcourseError(f"{sandbox.WHY_NOT}.")
     out = Path(out)
-    with tempfile.TemporaryDirectory(prefix="digitcourse-grade-") as work:
-        work = Path(work)
-        cells = {assignment: _template(path, work / "templates" / assignment)
-                 for assignment, path in sorted(sources.items()) if path.is_file()}
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        rows = []
-        with ThreadPoolExecutor(jobs) as pool:
-            futures = {pool.submit(_grade_one, submission, number, work, limits, profile, isolate,
-                                   threads): submission
-                       for number, submission in enumerate(found) if submission.assignment in cells}
-            for submission in found:
-                if submission.assignment not in cells:
-                    graded = Graded.failure("ungradeable", f"no source notebook {sources[submission.assignment]}")
-                    rows.append(_report(row(submission.student, submission.assignment, [], graded)))
-            for future in as_completed(futures):
-                submission = futures[future]
-                graded = future.result()
-                if graded.feedback:
-                    target = out / "feedback" / submission.student / submission.assignment
-                    atomic_write(target / f"{submission.assignment}.html", Path(graded.feedback).read_bytes())
-                rows.append(_report(row(submission.student, submission.assignment,
-                                        cells[submission.assignment], graded)))
-    return write_grades(rows, cells, out / "grades.csv")
+    hashes = {assignment: _hash(path.read_bytes()) for assignment, path in sources.items() if path.is_file()}
+    with Gradebook.open(gradebook or out / "gradebook.db") as book:
+        fingerprints = {s: dict(notebook_hash=_hash(_read_submission(s.path)[0]),
+                                source_hash=hashes.get(s.assignment, ""), profile=profile) for s in found}
+        pending = [s for s in found if regrade or not book.unchanged(s.student, s.assignment, **fingerprints[s])]
+        if len(pending) < len(found):
+            print(f"{len(found) - len(pending)} of {len(found)} submissions are unchanged since they were "
+                  "graded: not graded again (--regrade grades them)", file=sys.stderr)
+        with tempfile.TemporaryDirectory(prefix="digitcourse-grade-") as work:
+            work = Path(work)
+            for assignment in sorted({s.assignment for s in pending if s.assignment in hashes}):
+                book.set_questions(assignment, _template(sources[assignment], work / "templates" / assignment))
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            with ThreadPoolExecutor(jobs) as pool:
+                futures = {pool.submit(_grade_one, submission, number, work, limits, profile, isolate,
+                                       threads): submission
+                           for number, submission in enumerate(pending) if submission.assignment in hashes}
+                for submission in pending:
+                    if submission.assignment not in hashes:
+                        _file(book, submission, Graded.failure(
+                            "ungradeable", f"no source notebook {sources[submission.assignment]}"), fingerprints)
+                for future in as_completed(futures):
+                    _file(book, futures[future], future.result(), fingerprints)
+        export(book, out)
+        return [row for s in found for row in book.rows(s.assignment, student=s.student)]
 
 
-def _template(source: Path, folder: Path) -> list[GradedCell]:
+def export(book: Gradebook, out: Path) -> Path:
+    """Write what the gradebook holds as files: `out/grades.csv`, the feedback pages and the class
+    report; returns the path of grades.csv."""
+    write_feedback(book, out)
+    write_report(book, out)
+    return write_grades(book.rows(), {a: [q.name for q in book.questions(a)] for a in book.assignments()},
+                        out / "grades.csv")
+
+
+def _file(book: Gradebook, submission: Submission, graded: Graded,
+          fingerprints: dict[Submission, dict[str, str]]) -> None:
+    """File one result in the gradebook and say so."""
+    book.record(submission.student, submission.assignment, graded, **fingerprints[submission])
+    row = book.rows(submission.assignment, student=submission.student)[0]
+    notes = f" ({'; '.join(row.notes)})" if row.notes else ""
+    print(f"{row.student}/{row.assignment}: {row.status}, {row.total:g}/{row.max:g}{notes}", file=sys.stderr)
+
+
+def _template(source: Path, folder: Path) -> list[Question]:
     """The assignment's private template: the instructor's notebook and its released version, side by
-    side in `folder`; returns its graded cells."""
+    side in `folder`; returns its graded cells with their prompts and model answers."""
+    import nbformat  # here and in `_grade_one`, what grading needs: a run with nothing to grade starts faster
+
+    from .cells import cell_role, grade_id, graded_cells
+    from .nbgrader_glue import generate_assignment
+
     released = generate_assignment(source, folder / "nbgrader")
     shutil.copyfile(source, folder / "source.ipynb")
     shutil.copyfile(released, folder / "release.ipynb")
-    return graded_cells(nbformat.read(folder / "release.ipynb", as_version=4))
+    instructors = nbformat.read(folder / "source.ipynb", as_version=4)
+    models, prompts, prompt = {}, {}, ""
+    for cell in instructors.cells:
+        if cell_role(cell) == "answer":
+            models[grade_id(cell)], prompts[grade_id(cell)] = cell.source, prompt
+        elif cell.cell_type == "markdown":
+            prompt = cell.source
+    return [Question(source.stem, cell.name, cell.points, cell.auto, prompts.get(cell.name, ""),
+                     models.get(cell.name, ""))
+            for cell in graded_cells(nbformat.read(folder / "release.ipynb", as_version=4))]
 
 
 def _grade_one(submission: Submission, number: int, work: Path, limits: Limits, profile: str,
                isolate: bool, threads: int) -> Graded:
     """Grade one submission in a worker process; its result, or a failure if the worker could not."""
+    from .worker import RESULT, Task, run_logged
+
     folder = work / "workers" / str(number)
     folder.mkdir(parents=True, mode=0o700)
     copied = folder / "submitted.ipynb"
-    refused = _copy_submission(submission.path, copied)
+    content, refused = _read_submission(submission.path)
     if refused:
         return Graded.failure("ungradeable", refused)
-    task = dict(student=submission.student, assignment=submission.assignment, submission=str(copied),
-                template=str(work / "templates" / submission.assignment), folder=str(folder),
-                scratch=str(folder / "scratch"), limits=asdict(limits), profile=profile,
-                isolate=isolate, threads=threads)
-    (folder / "task.json").write_text(json.dumps(task))
+    copied.write_bytes(content)
+    task = Task(submission.student, submission.assignment, copied, work / "templates" / submission.assignment,
+                folder, folder / "scratch", limits, profile, isolate, threads)
+    (folder / "task.json").write_text(task.to_json())
     limit = limits.notebook + Limits.GRACE
-    worker = WORKERS.Process(target=run_logged, args=(str(folder / "task.json"), str(folder / "worker.log")))
+    worker = WORKERS.Process(target=run_logged, args=(str(folder / "task.json"), str(folder / "worker.log"),
+                                                      os.getpid()))
     worker.start()
     worker.join(limit)
     if worker.is_alive():
@@ -158,7 +201,7 @@ def _grade_one(submission: Submission, number: int, work: Path, limits: Limits, 
         except ProcessLookupError:
             worker.kill()
         worker.join()
-        return Graded.failure("failed", f"grading was stopped at its limit of {limit} s")
+        return Graded.failure("failed", f"grading was stopped at its limit of {limit} s", limit=True)
     code = worker.exitcode
     if (folder / RESULT).exists():
         return Graded.from_json((folder / RESULT).read_text())
@@ -166,25 +209,22 @@ def _grade_one(submission: Submission, number: int, work: Path, limits: Limits, 
     return Graded.failure("failed", f"the grader crashed (exit code {code}): {lines[-1] if lines else ''}")
 
 
-def _copy_submission(path: Path, target: Path) -> str:
-    """Copy the submitted file, refusing anything but a regular file reached without a symbolic link
-    (a link could make the grader read, say, the instructor's notebook); '' or why it was refused."""
+def _read_submission(path: Path) -> tuple[bytes, str]:
+    """The submitted file's bytes, refusing anything but a regular file reached without a symbolic
+    link (a link could make the grader read, say, the instructor's notebook): (content, "") or
+    (b"", why it was refused)."""
     for part in (path.parent, path):
         if part.is_symlink():
-            return f"{part.name} is a symbolic link, not a notebook: it was not read"
+            return b"", f"{part.name} is a symbolic link, not a notebook: it was not read"
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as error:
-        return f"the notebook could not be opened: {error.strerror}"
+        return b"", f"the notebook could not be opened: {error.strerror}"
     with os.fdopen(handle, "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            return "not a regular file: it was not read"
-        target.write_bytes(file.read())
-    return ""
+            return b"", "not a regular file: it was not read"
+        return file.read(), ""
 
 
-def _report(line: dict[str, str]) -> dict[str, str]:
-    notes = f" ({line['notes']})" if line["notes"] else ""
-    print(f"{line['student']}/{line['assignment']}: {line['status']}, {line['total']}/{line['max']}{notes}",
-          file=sys.stderr)
-    return line
+def _hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()

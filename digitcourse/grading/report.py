@@ -1,7 +1,9 @@
-"""What grading reports: `Graded`, one submission's result, and its row in grades.csv.
+"""What grading reports: `Graded`, one submission's result as its worker found it, and `Row`, its
+line in grades.csv as the gradebook holds it (manual grades included).
 
 A worker (`worker.py`) writes a Graded as JSON; `grade` reads it back, or makes one itself when the
-worker could not (it crashed, it ran past its limit), and writes every row with `write_grades`.
+worker could not (it crashed, it ran past its limit), and files it in the gradebook
+(`gradebook.py`), which gives back the rows that `write_grades` exports.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..files import atomic_write
-from .cells import GradedCell
+
+STATUSES = ("graded", "ungradeable", "failed")
 
 
 @dataclass
@@ -21,18 +24,25 @@ class Graded:
 
     status: "graded", "ungradeable" (not a notebook, no source) or "failed" (the grader could not finish).
     scores: points per graded cell (None: an answer that waits for the instructor).
-    notes: what happened that the instructor should know, one line each.
-    feedback: the student's feedback page (HTML), or "" when there is none.
+    answers: the text of each written answer (markdown; its attached images inlined as data URLs).
+    notes: what happened that the instructor should know, one line each; `limits` and `changes` are
+    those notes that say a limit was hit, and those that say the student changed the assignment's cells.
+    feedback: the graded notebook as HTML (the feedback page, less the summary `feedback.page` puts on
+    top), or "" when there is none.
     """
 
     status: str
     scores: dict[str, float | None] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
     feedback: str = ""
 
     @classmethod
-    def failure(cls, status: str, why: str, notes: list[str] = ()) -> Graded:
-        return cls(status, {}, [*notes, why])
+    def failure(cls, status: str, why: str, notes: list[str] = (), *, limit: bool = False) -> Graded:
+        """A submission not graded: `why` is its last note (and a limit hit when `limit`)."""
+        return cls(status, notes=[*notes, why], limits=[why] if limit else [], changes=list(notes))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -42,30 +52,41 @@ class Graded:
         return cls(**json.loads(text))
 
 
-def row(student: str, assignment: str, cells: list[GradedCell], graded: Graded) -> dict[str, str]:
-    """One line of grades.csv. Autograded cells that did not run score 0; an answer to grade by hand
-    is left empty."""
-    scores, done = graded.scores, graded.status == "graded"
-    line = {"student": student, "assignment": assignment, "status": graded.status}
-    for cell in cells:
-        score = scores.get(cell.name)
-        line[cell.name] = "" if score is None or not done else _number(score)
-    line["total"] = _number(sum(scores.get(cell.name) or 0.0 for cell in cells if cell.auto))
-    line["max"] = _number(sum(cell.points for cell in cells if cell.auto))
-    line["manual_max"] = _number(sum(cell.points for cell in cells if not cell.auto))
-    line["notes"] = "; ".join(graded.notes)
-    return line
+@dataclass(frozen=True)
+class Row:
+    """One submission's line of grades.csv.
+
+    scores: the points of each graded cell (a grader's points where given, else the autograder's);
+    None where a written answer waits for a grader, or the submission was not graded.
+    total, max: the autograded cells' points and their maximum; manual_max: the written answers' maximum.
+    """
+
+    student: str
+    assignment: str
+    status: str
+    scores: dict[str, float | None]
+    total: float
+    max: float
+    manual_max: float
+    notes: list[str]
+
+    def line(self) -> dict[str, str]:
+        """The row as grades.csv writes it: numbers as `%g`, an empty cell for None."""
+        return {"student": self.student, "assignment": self.assignment, "status": self.status,
+                **{name: "" if score is None else _number(score) for name, score in self.scores.items()},
+                "total": _number(self.total), "max": _number(self.max),
+                "manual_max": _number(self.manual_max), "notes": "; ".join(self.notes)}
 
 
-def write_grades(rows: list[dict[str, str]], cells: dict[str, list[GradedCell]], path: Path) -> Path:
-    """Write grades.csv atomically: a column per graded cell of every assignment, rows sorted by
-    assignment and student."""
-    names = list(dict.fromkeys(cell.name for assignment in sorted(cells) for cell in cells[assignment]))
+def write_grades(rows: list[Row], cells: dict[str, list[str]], path: Path) -> Path:
+    """Write grades.csv atomically: a column per graded cell of every assignment (`cells`: assignment ->
+    its graded cells' names, in notebook order), rows sorted by assignment and student."""
+    names = list(dict.fromkeys(name for assignment in sorted(cells) for name in cells[assignment]))
     columns = ["student", "assignment", "status", *names, "total", "max", "manual_max", "notes"]
     text = io.StringIO()
     writer = csv.DictWriter(text, columns, restval="")
     writer.writeheader()
-    writer.writerows(sorted(rows, key=lambda line: (line["assignment"], line["student"])))
+    writer.writerows(row.line() for row in sorted(rows, key=lambda row: (row.assignment, row.student)))
     return atomic_write(path, text.getvalue())
 
 

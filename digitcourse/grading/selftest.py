@@ -23,7 +23,6 @@ For each notebook:
 """
 from __future__ import annotations
 
-import csv
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -147,18 +146,17 @@ def _grade_both(path: Path, released: NotebookNode, work: Path, profile: str, re
     for student, notebook in (("source", nbformat.read(path, as_version=4)), ("blank", released)):
         (submissions / student).mkdir(parents=True)
         nbformat.write(notebook, submissions / student / path.name)
-    grades = grade(submissions, out=work / "grading", source=path.parent, jobs=2, profile=profile,
-                   isolate=available())
-    rows = {line["student"]: line for line in csv.DictReader(open(grades, newline=""))}
+    rows = {row.student: row for row in grade(submissions, out=work / "grading", source=path.parent, jobs=2,
+                                              profile=profile, isolate=available())}
     source, blank = rows["source"], rows["blank"]
-    report.source = f"earned {source['total']}/{source['max']}"
-    report.blank = f"earned {blank['total']}/{blank['max']}"
-    if source["status"] != "graded" or source["total"] != source["max"] or source["notes"]:
-        report.problems.append(f"the source does not earn full marks: {source['status']}, "
-                               f"{source['total']}/{source['max']} ({source['notes']})")
-    if blank["status"] != "graded" or float(blank["total"]) != 0:
-        report.problems.append(f"the blank release earns {blank['total']} points ({blank['status']}; "
-                               f"{blank['notes']})")
+    report.source = f"earned {source.total:g}/{source.max:g}"
+    report.blank = f"earned {blank.total:g}/{blank.max:g}"
+    if source.status != "graded" or source.total != source.max or source.notes:
+        report.problems.append(f"the source does not earn full marks: {source.status}, "
+                               f"{source.total:g}/{source.max:g} ({'; '.join(source.notes)})")
+    if blank.status != "graded" or blank.total != 0:
+        report.problems.append(f"the blank release earns {blank.total:g} points ({blank.status}; "
+                               f"{'; '.join(blank.notes)})")
 
 
 def _exercises(instructors: NotebookNode, report: Report) -> list[Exercise]:
