@@ -8,6 +8,7 @@
                                                grading/grades.csv, feedback pages and the class report
     digitcourse mark                           grade the written answers in the browser
     digitcourse report                         the class report again: grading/report.html, summary.csv
+    digitcourse export canvas --roster R -o F  Canvas's gradebook import, from the gradebook
     digitcourse validate NOTEBOOK              what a student runs before submitting
     digitcourse book [--profile P] [--student] build the course book
 
@@ -115,6 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="grading", metavar="DIR", help="where to write (default: grading)")
     _add_gradebook(report)
 
+    export = commands.add_parser("export", help="grades or an autograder for a course platform",
+                                 description="Hand grades or the autograder to a course platform.")
+    platforms = export.add_subparsers(dest="platform", required=True, metavar="PLATFORM", parser_class=_Parser)
+    canvas = platforms.add_parser("canvas", help="Canvas's gradebook import, from the gradebook",
+                                  description="Fill Canvas's gradebook export (the roster) with each student's "
+                                  "points per assignment, for Canvas's gradebook import. A student with no "
+                                  "submission gets an empty cell, never 0.")
+    canvas.add_argument("--roster", required=True, metavar="ROSTER.csv",
+                        help="the CSV of Canvas's gradebook export (Grades, Export, Export Entire Gradebook)")
+    canvas.add_argument("-o", "--output", required=True, metavar="CANVAS.csv", help="the file to write")
+    canvas.add_argument("--match", choices=("login", "sis", "id"), default="login",
+                        help="the roster column the submission folders are named by: SIS Login ID, SIS User "
+                             "ID or Canvas ID (default: login)")
+    canvas.add_argument("--allow-partial", action="store_true",
+                        help="fill in the points so far where written answers are still to mark")
+    canvas.add_argument("--out", default="grading", metavar="DIR",
+                        help="where the gradebook lies (default: grading)")
+    _add_gradebook(canvas)
+
     validate = commands.add_parser("validate", help="check a notebook before submitting it",
                                    description="Run a notebook as the grader does and list the cells "
                                    "that fail. Exit code 0 when every visible test passes, else 1.")
@@ -186,6 +206,8 @@ def _run(args: argparse.Namespace) -> int:
         with Gradebook.open(_gradebook(args)) as book:
             export(book, Path(args.out))
         print(Path(args.out) / "report.html")
+    elif args.command == "export":
+        _export_canvas(args)
     elif args.command == "validate":
         from .grading.validate import validate
 
@@ -195,3 +217,32 @@ def _run(args: argparse.Namespace) -> int:
 
         print(build(profile=args.profile, student=args.student))
     return 0
+
+
+def _export_canvas(args: argparse.Namespace) -> None:
+    from .files import atomic_write
+    from .grading.canvas import fill, read_roster
+    from .grading.gradebook import Gradebook
+
+    roster = Path(args.roster)
+    if not roster.is_file():
+        raise ConfigError(f"No roster {roster}.")
+    location = _gradebook(args)
+    if "://" not in location and not Path(location).is_file():
+        raise ConfigError(f"No gradebook {location}: grade the submissions first (digitcourse grade), or "
+                          "pass --gradebook.")
+    with Gradebook.open(location) as book:
+        export = fill(read_roster(roster.read_text(encoding="utf-8"), source=str(roster)), book,
+                      match=args.match, allow_partial=args.allow_partial)
+    atomic_write(Path(args.output), export.to_csv())
+    if export.unmatched:
+        count = len(export.unmatched)
+        print(f"{count} submission folder{'s match' if count > 1 else ' matches'} no student of the roster "
+              f"(--match {args.match}): {', '.join(export.unmatched)}", file=sys.stderr)
+    waiting: dict[str, list[str]] = {}
+    for student, assignment in export.partial:
+        waiting.setdefault(assignment, []).append(student)
+    for assignment, students in waiting.items():
+        print(f"{assignment}: {len(students)} student{'s' if len(students) > 1 else ''} left empty, written "
+              f"answers still to mark (--allow-partial fills them): {', '.join(students)}", file=sys.stderr)
+    print(args.output)
