@@ -25,6 +25,8 @@ PROFILES = ("full", "quick", "tiny")  # the real experiment, CI's run (minutes),
 GRADING_PROFILE = "tiny"
 PROFILE_VARIABLE = "DIGITCOURSE_PROFILE"  # overrides a notebook's profile (the grader sets it)
 DATA_VARIABLE = "DIGITCOURSE_DATA"  # the folder that holds the data sets
+# Kernels draw figures inline (ipykernel's default backend), whatever MPLBACKEND says outside.
+INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 
 # Students open release/'s folders from this branch of the course repository (see the instructors' page).
 STUDENT_BRANCH = "student"

@@ -21,12 +21,11 @@ from typing import Any
 import nbformat
 
 from .checks import check_choice, check_number, unknown_parameter
-from .course import DATA_VARIABLE, PROFILES, data_root, environment, python_path
+from .course import DATA_VARIABLE, INLINE_FIGURES, PROFILES, data_root, environment, python_path
 from .errors import ConfigError, DigitcourseError
 from .files import atomic_path
 
 CELL_TIMEOUT_S = {"full": 3600, "quick": 900, "tiny": 300}  # generous: 2 shared cores can be slow
-INLINE_FIGURES = "module://matplotlib_inline.backend_inline"  # ipykernel's default matplotlib backend
 
 
 def notebook_parameters(source: str | os.PathLike) -> dict[str, Any]:

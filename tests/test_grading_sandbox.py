@@ -10,7 +10,7 @@ from time import monotonic
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from digitcourse.grading.student.kernel import AGENT, Kernel
+from digitcourse.grading.student.kernel import Kernel
 from digitcourse.grading.limits import Limits, describe_memory, parse_memory
 from digitcourse.grading.student.sandbox import Sandbox
 from digitcourse.grading.student.remote import KernelLost, Session
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs("sandbox")]
 def kernel(tmp_path_factory):
     os.environ["DIGITCOURSE_TEST_SECRET"] = "the grader's token"
     with Kernel(Sandbox(tmp_path_factory.mktemp("sandbox"), 1024 * 2 ** 20), {"OMP_NUM_THREADS": "1"}) as started:
-        assert started.run(f"import digitcourse.grading.student.agent as {AGENT}", 60).status == "ok"
+        assert started.start_agent(60).status == "ok"
         yield started
 
 

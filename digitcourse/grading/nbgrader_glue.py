@@ -1,5 +1,6 @@
-"""nbgrader's part: the student version of a notebook, a student's `validate`, and the course's
-nbgrader policy for the plain ``nbgrader`` commands (``nbgrader_config.py``).
+"""nbgrader's part: the student version of a notebook, the failing cells that a student's
+``digitcourse validate`` reports (`failing_cells`), and the course's nbgrader policy for the plain
+``nbgrader`` commands (``nbgrader_config.py``).
 
 `digitcourse grade` uses nbgrader only to make the released version it grades against; it runs and
 scores submissions itself (sandboxed kernels, verdicts outside them). The plain ``nbgrader autograde``
@@ -42,8 +43,8 @@ from traitlets.config import Config
 from ..course import notebooks as course_notebooks
 from ..errors import DigitcourseError
 from .limits import Limits
+from .student.kernel import WHY_LOST, not_run, out_of_time
 
-NOT_RUN = "NotRun"  # the error name of a cell that the grader could not run
 _EXCEPTION = re.compile(r"\s*[\w.]*(Error|Exception): ")  # a traceback's last line
 
 
@@ -71,24 +72,18 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
         if not self._stopped and monotonic() >= self._deadline:
-            self._stopped = (f"the notebook reached its time limit of {self.notebook_timeout} s "
-                             f"before cell {index + 1}")
+            self._stopped = out_of_time(self.notebook_timeout, index + 1)
         if self._stopped:
-            cell.outputs = [_not_run(self._stopped)]
+            cell.outputs = [not_run(self._stopped)]
             return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._stopped = f"the kernel died in cell {index + 1} (os._exit, a crash, no memory?)"
+            self._stopped = WHY_LOST["dead"].format(where=f"in cell {index + 1}")
         except CellTimeoutError:
-            self._stopped = f"the kernel stopped answering in cell {index + 1}"
-        cell.outputs.append(_not_run(self._stopped))
+            self._stopped = WHY_LOST["stuck"].format(where=f"in cell {index + 1}")
+        cell.outputs.append(not_run(self._stopped))
         return cell, resources
-
-
-def _not_run(reason: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=NOT_RUN, evalue=reason,
-                        traceback=[f"{NOT_RUN}: {reason}"])
 
 
 def course_config(root: Path, limits: Limits = Limits()) -> Config:
@@ -141,7 +136,7 @@ def generate_assignment(source: Path, root: Path) -> Path:
     return root / "release" / assignment / source.name
 
 
-def validate(notebook: Path, config: Config) -> dict[str, list[dict[str, str]]]:
+def failing_cells(notebook: Path, config: Config) -> dict[str, list[dict[str, str]]]:
     """nbgrader's validate of `notebook` run with GuardedExecute: the cells that fail (``failed``) or
     were changed (``changed``, ``type_changed``), each with its ``source`` (and ``raw_error``)."""
     validator = Validator(config=config)

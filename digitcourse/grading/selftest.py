@@ -39,7 +39,7 @@ from .grade import grade
 from .limits import Limits
 from .mutants import GENERIC_KINDS, Mutant, mutants
 from .release import release
-from .student.kernel import AGENT, Kernel
+from .student.kernel import Kernel
 from .student.remote import KernelLost, Session
 from .student.sandbox import Sandbox, available
 from .verdict import Verdicts, definitions
@@ -122,7 +122,7 @@ def try_answers(path: Path, answers: dict[str, str], *, profile: str = GRADING_P
         with _Lab(instructors, released, Path(work) / "lab", profile) as lab:
             for code in answers.values():
                 lab.kernel.run(code, TEST_SECONDS)
-            return lab.failing([name for name in lab.tests.sources])
+            return lab.failing([name for name in lab.verdicts.sources])
 
 
 def check_notebook(path: Path, *, goal: float = 0.9, profile: str = GRADING_PROFILE) -> Report:
@@ -179,7 +179,7 @@ class _Lab:
     mutated one at a time and the test cells decided against them."""
 
     def __init__(self, instructors: NotebookNode, released: NotebookNode, folder: Path, profile: str):
-        self.tests = Verdicts(instructors)
+        self.verdicts = Verdicts(instructors)
         self.solutions = {grade_id(cell): cell.source for cell in instructors.cells if cell_role(cell) == "exercise"}
         self.stubs = {grade_id(cell): cell.source for cell in released.cells if cell_role(cell) == "exercise"}
         self.equivalents = {grade_id(cell): cell.metadata.get("digitcourse", {}).get("equivalent_mutants", {})
@@ -205,7 +205,8 @@ class _Lab:
         self.starts += 1
         sandbox = Sandbox(self.folder / str(self.starts), Limits().memory, isolate=available())
         self.kernel = Kernel(sandbox, {PROFILE_VARIABLE: self.profile, "OMP_NUM_THREADS": "1"}).__enter__()
-        for code in [f"import digitcourse.grading.student.agent as {AGENT}", *self.setup, *self.solutions.values()]:
+        self.kernel.start_agent(TEST_SECONDS)
+        for code in [*self.setup, *self.solutions.values()]:
             self.kernel.run(code, TEST_SECONDS)
 
     def failing(self, tests: list[str]) -> dict[str, str]:
@@ -213,7 +214,7 @@ class _Lab:
         failed = {}
         for name in tests:
             try:
-                outcome = self.tests.run(name, Session(self.kernel, monotonic() + TEST_SECONDS))
+                outcome = self.verdicts.run(name, Session(self.kernel, monotonic() + TEST_SECONDS))
             except KernelLost as lost:
                 failed[name] = lost.why
                 self._start()

@@ -29,7 +29,7 @@ def validate(notebook: str | os.PathLike, *, profile: str = GRADING_PROFILE, lim
     config = nbgrader_glue.course_config(path.parent.resolve(), limits)
     try:
         with environment(**{PROFILE_VARIABLE: profile}):
-            results = nbgrader_glue.validate(path, config)
+            results = nbgrader_glue.failing_cells(path, config)
     except Exception as error:  # nbgrader's reading and metadata checks: one line for the student
         raise DigitcourseError(f"{path} cannot be validated: {error}") from None
     for kind, message in (("type_changed", "cells whose type was changed (change them back)"),

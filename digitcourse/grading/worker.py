@@ -28,18 +28,17 @@ from time import monotonic
 import nbformat
 from nbformat import NotebookNode
 
-from ..course import PROFILE_VARIABLE, python_path
+from ..course import INLINE_FIGURES, PROFILE_VARIABLE, python_path
 from ..files import atomic_write
 from .cells import cell_role, grade_id, graded_cells, invalid, merge
 from .limits import Limits, describe_memory
 from .report import Graded
-from .student.kernel import AGENT, Kernel, Run
+from .student.kernel import Kernel, Run, not_run, out_of_time
 from .student.remote import KernelLost, Session
 from .student.sandbox import Sandbox
 from .verdict import Outcome, Verdicts
 
 RESULT = "result.json"
-INLINE_FIGURES = "module://matplotlib_inline.backend_inline"
 _ATTACHMENT = re.compile(r"attachment:([^\s)\"']+)")
 
 
@@ -81,7 +80,7 @@ def grade_submission(task: Task) -> Graded:
     released, instructors = (nbformat.read(task.template / name, as_version=4)
                              for name in ("release.ipynb", "source.ipynb"))
     merged, changes = merge(released, instructors, submitted)
-    tests = Verdicts(instructors)
+    verdicts = Verdicts(instructors)
     limits = task.limits
     (task.scratch / "work").mkdir(parents=True)
     nbformat.write(submitted, task.scratch / "work" / f"{task.assignment}.ipynb")
@@ -89,11 +88,11 @@ def grade_submission(task: Task) -> Graded:
     env = {PROFILE_VARIABLE: task.profile, "OMP_NUM_THREADS": str(task.threads),
            "MKL_NUM_THREADS": str(task.threads), "MPLBACKEND": INLINE_FIGURES}
     with Kernel(sandbox, env) as kernel:
-        started = kernel.run(f"import digitcourse.grading.student.agent as {AGENT}", limits.cell)
+        started = kernel.start_agent(limits.cell)
         if started.status != "ok":
             return Graded.failure("failed", f"the grader's helper did not start in the kernel: {started.error}",
                                   changes)
-        scores, run_notes, limits_hit = _run_cells(merged, tests, kernel, limits)
+        scores, run_notes, limits_hit = _run_cells(merged, verdicts, kernel, limits)
     answers = {}
     for cell in released.cells:
         if cell_role(cell) == "answer":
@@ -106,7 +105,7 @@ def grade_submission(task: Task) -> Graded:
     return Graded("graded", scores, answers, notes, limits_hit, changes, _feedback_page(merged))
 
 
-def _run_cells(merged: NotebookNode, tests: Verdicts, kernel: Kernel,
+def _run_cells(merged: NotebookNode, verdicts: Verdicts, kernel: Kernel,
                limits: Limits) -> tuple[dict[str, float | None], list[str], list[str]]:
     """Run the merged notebook: code cells in the kernel, test cells here. Returns the tests' points,
     the notes on what went wrong (a failing test's error, time limits, a lost kernel) and those of
@@ -122,15 +121,15 @@ def _run_cells(merged: NotebookNode, tests: Verdicts, kernel: Kernel,
             continue
         left = deadline - monotonic()
         if not stopped and left <= 0:
-            stopped = f"the notebook reached its time limit of {limits.notebook} s before cell {number}"
+            stopped = out_of_time(limits.notebook, number)
             limits_hit.append(stopped)
         if stopped:
-            cell.outputs = [_not_run(stopped)]
+            cell.outputs = [not_run(stopped)]
             continue
         count += 1
         cell.execution_count = count
         if role == "test":
-            outcome, lost = _verdict(tests, grade_id(cell), kernel, monotonic() + min(limits.cell, left))
+            outcome, lost = _verdict(verdicts, grade_id(cell), kernel, monotonic() + min(limits.cell, left))
             cell.outputs = outcome.outputs
             if outcome.passed:
                 scores[grade_id(cell)] = points.get(grade_id(cell), 0.0)
@@ -153,23 +152,17 @@ def _run_cells(merged: NotebookNode, tests: Verdicts, kernel: Kernel,
     return scores, notes, limits_hit
 
 
-def _verdict(tests: Verdicts, grade_id: str, kernel: Kernel, deadline: float) -> tuple[Outcome, str]:
+def _verdict(verdicts: Verdicts, grade_id: str, kernel: Kernel, deadline: float) -> tuple[Outcome, str]:
     """A test cell's outcome, and why the kernel was lost if it was ("" if not)."""
     try:
-        return tests.run(grade_id, Session(kernel, deadline)), ""
+        return verdicts.run(grade_id, Session(kernel, deadline)), ""
     except KernelLost as lost:
-        return Outcome(False, lost.why, [_not_run(lost.why)]), lost.why
+        return Outcome(False, lost.why, [not_run(lost.why)]), lost.why
 
 
 def _lost(run: Run, number: int, limits: Limits) -> str:
-    return {"stuck": f"the kernel stopped answering in cell {number}",
-            "dead": f"the kernel died in cell {number} (os._exit, a crash?)",
-            "memory": f"the kernel ran out of memory in cell {number} (the limit is "
-                      f"{describe_memory(limits.memory)})"}[run.status]
-
-
-def _not_run(reason: str) -> NotebookNode:
-    return nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])
+    why = run.why_lost(f"in cell {number}")
+    return f"{why} (the limit is {describe_memory(limits.memory)})" if run.status == "memory" else why
 
 
 def _inline_attachments(cell: NotebookNode) -> str:

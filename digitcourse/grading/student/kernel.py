@@ -35,6 +35,24 @@ MAX_OUTPUT = 2_000_000  # characters of output kept per cell; the rest is droppe
 AGENT = "__digitcourse__"
 
 
+# Why a run ended the kernel's work, by its status; `where` says in which cell or test.
+WHY_LOST = {"timeout": "the student's code ran out of time {where}",
+            "stuck": "the kernel stopped answering {where}",
+            "dead": "the kernel died {where} (os._exit, a crash?)",
+            "memory": "the kernel ran out of memory {where}"}
+NOT_RUN = "NotRun"  # the error name of a cell the grader did not run
+
+
+def not_run(reason: str) -> NotebookNode:
+    """The output of a cell that did not run, saying why."""
+    return nbformat.v4.new_output("error", ename=NOT_RUN, evalue=reason, traceback=[f"{NOT_RUN}: {reason}"])
+
+
+def out_of_time(seconds: float, number: int) -> str:
+    """Why cell `number` and the ones after it did not run: the notebook's time limit."""
+    return f"the notebook reached its time limit of {seconds:g} s before cell {number}"
+
+
 @dataclass
 class Run:
     """What one cell did: its outputs, and how it ended: "ok", "error" (it raised), "timeout"
@@ -48,6 +66,10 @@ class Run:
     @property
     def kernel_lost(self) -> bool:
         return self.status in ("stuck", "dead", "memory")
+
+    def why_lost(self, where: str) -> str:
+        """Why the kernel stopped running code `where` ("in cell 4", "in this test")."""
+        return WHY_LOST[self.status].format(where=where)
 
 
 class _Manager(KernelManager):
@@ -98,6 +120,10 @@ class Kernel:
     def run(self, code: str, timeout: float) -> Run:
         """Execute `code` as a cell (no input() allowed) for at most `timeout` seconds."""
         return self._execute(code, timeout, None)
+
+    def start_agent(self, timeout: float) -> Run:
+        """Import the grader's helper into the kernel, as `AGENT`, before any student code runs."""
+        return self.run(f"import {__package__}.agent as {AGENT}", timeout)
 
     def serve(self, request: str, timeout: float, answer: Callable[[str], str]) -> tuple[str | None, Run]:
         """Run one agent request: the agent reads `request`; `answer(prompt)` replies to each of its

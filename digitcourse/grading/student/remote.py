@@ -81,10 +81,7 @@ class Session:
         response, run = self.kernel.serve(wire.dumps(request, self._refer, identify), left, self._answer)
         self.outputs.extend(run.outputs)
         if run.status == "timeout" or run.kernel_lost:
-            raise KernelLost({"timeout": "the student's code ran out of time in this test",
-                              "stuck": "the student's code stopped answering in this test",
-                              "dead": "the kernel died in this test",
-                              "memory": "the kernel ran out of memory in this test"}[run.status])
+            raise KernelLost(run.why_lost("in this test"))
         if response is None:
             raise StudentError(run.error or "the notebook did not answer the grader's call (was the "
                                "grader's helper removed, or every later cell rewritten?)")

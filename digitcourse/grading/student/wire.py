@@ -229,15 +229,16 @@ def _frame(body: dict, inner, resolve, tree: dict):
 
 
 def _error(body: dict, inner, resolve, tree: dict) -> BaseException:
-    return RemoteError(str(body["type"]), str(body["message"]), str(body.get("traceback", "")))
+    return RemoteError(str(body["type"]), str(body["message"]))
 
 
 class RemoteError(Exception):
-    """An exception raised on the other side: its type's name, its message and its traceback text."""
+    """An exception raised on the other side: its type's name and its message (the traceback, where
+    there is one, travels beside it in the agent's reply)."""
 
-    def __init__(self, kind: str, message: str, traceback: str = ""):
+    def __init__(self, kind: str, message: str):
         super().__init__(f"{kind}: {message}" if message else kind)
-        self.kind, self.message, self.traceback = kind, message, traceback
+        self.kind, self.message = kind, message
 
 
 def _device(body: str, inner, resolve, tree: dict):
