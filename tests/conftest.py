@@ -7,6 +7,9 @@ it, also under xdist: the worker that takes that notebook's file lock executes i
 worker goes on with other tests (or executes another notebook), and later askers reuse the copy. A
 run is told apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this
 process.
+
+The servers tests start for themselves (PostgreSQL) are fixtures of `servers.py`, offered here to every
+test module.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from digitcourse.book import EXECUTED
 from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
 from digitcourse.execute import execute_notebook
+from servers import postgresql, postgresql_url  # noqa: F401 (fixtures every test module may ask for)
 
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
