@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROFILE ?= full
 STUDENT ?= 0
+JOBS ?= 1
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install test book benchmark clean
@@ -29,7 +30,7 @@ test: $(INSTALLED)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: is tests/ missing?"; fi; exit $$rc
 
 book: $(INSTALLED)
-	$(PY) -m digitcourse book --profile $(PROFILE) $(if $(filter 1,$(STUDENT)),--student)
+	$(PY) -m digitcourse book --profile $(PROFILE) --jobs $(JOBS) $(if $(filter 1,$(STUDENT)),--student)
 
 benchmark: $(INSTALLED)
 	$(PY) benchmarks/run.py

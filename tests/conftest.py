@@ -1,12 +1,12 @@
 """Shared fixtures: the course's notebooks, executed once per pytest run.
 
 `executed_notebooks[name]` executes notebooks/<name>.ipynb in the quick profile into book/executed/,
-the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), so the book tests render these
-copies instead of executing again. Each notebook runs once per pytest run, when a test first asks for
-it, also under xdist: the worker that takes that notebook's file lock executes it while the other
-worker goes on with other tests (or executes another notebook), and later askers reuse the copy. A
-run is told apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this
-process.
+the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), with the cache key it checks,
+so the book tests render these copies instead of executing again. Each notebook runs once per pytest
+run, when a test first asks for it, also under xdist: the worker that takes that notebook's file lock
+executes it while the other worker goes on with other tests (or executes another notebook), and later
+askers reuse the copy. A run is told apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers
+of one run), else by this process.
 
 The servers tests start for themselves (PostgreSQL) are fixtures of `servers.py`, offered here to every
 test module.
@@ -22,10 +22,9 @@ import pytest
 import torch
 from filelock import FileLock
 
-from digitcourse.book import EXECUTED
+from digitcourse.book import EXECUTED, run_notebook
 from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
-from digitcourse.execute import execute_notebook
 from servers import postgresql, postgresql_url  # noqa: F401 (fixtures every test module may ask for)
 
 PROFILE = "quick"
@@ -68,7 +67,7 @@ class ExecutedNotebooks:
             record = json.loads(marker.read_text()) if marker.exists() else {}
             if record.get("run") != RUN:
                 try:
-                    execute_notebook(source, EXECUTED / source.name, profile=PROFILE)
+                    run_notebook(source, EXECUTED / source.name, {"profile": PROFILE})
                     record = {"run": RUN, "failure": None}
                 except DigitcourseError as error:
                     record = {"run": RUN, "failure": str(error)}
