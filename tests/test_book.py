@@ -105,6 +105,14 @@ def test_api_reference_documents_every_module_and_shows_examples_as_code(site):
 
 
 @pytest.mark.slow
+def test_the_page_beyond_one_machine_shows_the_cluster_and_database_commands(site):
+    text = page_text(site / "beyond_one_machine.html")
+    for command in ("dask scheduler --host 127.0.0.1 --port 8786", "SLURMCluster(",
+                    "postgresql+psycopg://", "-p study_storage"):
+        assert command in text, f"the page lacks {command!r}"
+
+
+@pytest.mark.slow
 def test_student_edition_shows_no_solution_and_no_hidden_test(site, student_site):
     pages = sorted(student_site.rglob("*.html"))
     for source in notebooks():
