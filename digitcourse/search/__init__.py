@@ -160,10 +160,9 @@ def _free_settings(study: optuna.Study, claims: MemoryClaims | DatabaseClaims,
     a failed trial), and whether any other is still being scored."""
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     holders = claims.holders()
-    free = [(k, holders.get(k)) for k in range(n)
-            if holders.get(k) is None or states[holders[k]] == TrialState.FAIL]
-    running = any(states[holders[k]] == TrialState.RUNNING for k in range(n) if k in holders)
-    return free, running
+    held = {k: states.get(holders[k]) for k in range(n) if k in holders}  # setting -> its holder's state
+    free = [(k, holders.get(k)) for k in range(n) if k not in held or held[k] == TrialState.FAIL]
+    return free, TrialState.RUNNING in held.values()
 
 
 def _distributions(space: dict[str, Any], grid: bool) -> dict[str, BaseDistribution]:
