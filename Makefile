@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROFILE ?= full
 STUDENT ?= 0
+JOBS ?= 1
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install system-packages test book benchmark clean
@@ -36,7 +37,7 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: is tests/ missing?"; fi; exit $$rc
 
 book: install
-	$(PY) -m digitcourse book --profile $(PROFILE) $(if $(filter 1,$(STUDENT)),--student)
+	$(PY) -m digitcourse book --profile $(PROFILE) --jobs $(JOBS) $(if $(filter 1,$(STUDENT)),--student)
 
 benchmark: install
 	$(PY) benchmarks/run.py

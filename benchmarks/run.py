@@ -6,7 +6,9 @@
 
 Every contender trains the same network from the same initial weights on the same images; each
 figure is the median over the repetitions, taken in turn (A, B, C, A, B, C, ...) so that a busy machine
-slows all of them alike. See benchmarks/README.md for what each row measures.
+slows all of them alike. The machine's peak (a 4096 x 4096 float32 matrix product on all of torch's
+threads) takes its turn with them, and each row's arithmetic rate is shown as a share of it, with the
+FLOPs counted as the training step dispatches them. See benchmarks/README.md for what each row measures.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import digitcourse as dc  # noqa: E402
@@ -102,6 +105,34 @@ def trials_seconds(data: dc.data.DigitData, vectorize: bool) -> float:
     return float(trials.final["seconds"].iloc[0]) * 10
 
 
+PEAK_SIZE = 4096  # the matrix product that measures the peak: size x size, float32
+
+
+def peak_seconds(device: torch.device, repeats: int = 2) -> float:
+    """Seconds of one PEAK_SIZE x PEAK_SIZE float32 matrix product on all of torch's threads (the best of
+    `repeats`): the most arithmetic per second this machine gives a training step."""
+    a, b = torch.randn(PEAK_SIZE, PEAK_SIZE, device=device), torch.randn(PEAK_SIZE, PEAK_SIZE, device=device)
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def flops_per_image(make_model: Callable[[], torch.nn.Module], batch: int = 64) -> float:
+    """FLOPs one training image costs: forward, loss and backward of a step, as the step dispatches
+    them (torch's FlopCounterMode counts every matrix product and convolution). The images need no
+    gradient, so the first layer costs its forward and weight gradient only (4 FLOPs a weight and
+    image), the others also their input's gradient (6); the optimizer's elementwise work is left out."""
+    model = make_model()
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops() / batch
+
+
 def medians(contenders: dict[str, Callable[[int], float]], repeats: int) -> dict[str, float]:
     """Median seconds of each contender, called in turn with the repetition number."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
@@ -166,33 +197,48 @@ def main() -> None:
     for warm_up in (tutorial_epoch, bare_epoch, fit_epoch):
         on_fresh_mlp(warm_up, small, device)(0)
     trials_seconds(small, True)
+    peak_seconds(device)
     for warm_up in (bare_epoch, fit_epoch):
         on_fresh_cnn(warm_up, small, device)(0)
 
-    one_epoch = medians({name: on_fresh_mlp(epoch, data, device) for name, epoch in
-                         (("tutorial", tutorial_epoch), ("bare", bare_epoch), ("fit", fit_epoch))}, repeats)
+    peak_in_turn = {"peak": lambda _: peak_seconds(device)}  # measured with each group, under its load
+    one_epoch = medians({**{name: on_fresh_mlp(epoch, data, device) for name, epoch in
+                            (("tutorial", tutorial_epoch), ("bare", bare_epoch), ("fit", fit_epoch))},
+                         **peak_in_turn}, repeats)
     seeds = medians({"vmap": lambda _: trials_seconds(data, True),
-                     "sequential": lambda _: trials_seconds(data, False)}, repeats)
-    cnn = medians({name: on_fresh_cnn(epoch, data, device) for name, epoch in
-                   (("cnn bare", bare_epoch), ("cnn fit", fit_epoch))}, repeats)
+                     "sequential": lambda _: trials_seconds(data, False), **peak_in_turn}, repeats)
+    cnn = medians({**{name: on_fresh_cnn(epoch, data, device) for name, epoch in
+                      (("cnn bare", bare_epoch), ("cnn fit", fit_epoch))}, **peak_in_turn}, repeats)
+    peak = 2 * PEAK_SIZE ** 3 / statistics.median([one_epoch["peak"], seeds["peak"], cnn["peak"]]) / 1e9
 
     tutorial, bare, fit = one_epoch["tutorial"], one_epoch["bare"], one_epoch["fit"]
     vmap, sequential = seeds["vmap"], seeds["sequential"]
+    images = len(data.train)
+    epoch_gflop = {"mlp": flops_per_image(lambda: dc.models.mlp(784, (256, 256), 10)) * images / 1e9,
+                   "trials": 10 * flops_per_image(lambda: dc.models.mlp(784, (128,), 10)) * images / 1e9,
+                   "cnn": flops_per_image(dc.models.cnn) * images / 1e9}
     rows = [
-        ("`fit` vs the tutorial Dataset + DataLoader loop (MLP 784-256-256-10, batch 64)", fit, tutorial,
-         f"{tutorial / fit:.2f}x faster", ">= 2.5x", tutorial / fit >= 2.5),
-        ("`fit` vs a bare loop over the same tensors (plain `torch.optim.Adam`)", fit, bare,
+        ("`fit` vs the tutorial Dataset + DataLoader loop (MLP 784-256-256-10, batch 64)", "mlp", fit,
+         tutorial, f"{tutorial / fit:.2f}x faster", ">= 2.5x", tutorial / fit >= 2.5),
+        ("`fit` vs a bare loop over the same tensors (plain `torch.optim.Adam`)", "mlp", fit, bare,
          f"{fit / bare:.2f}x the time", "<= 0.85x", fit / bare <= 0.85),
-        ("`run_trials`, 10 seeds at once with vmap vs one after another (MLP 784-128-10, batch 128)",
+        ("`run_trials`, 10 seeds at once vs one after another (MLP 784-128-10, batch 128)", "trials",
          vmap, sequential, f"{sequential / vmap:.2f}x faster", ">= 2.5x", sequential / vmap >= 2.5),
-        ("`fit` vs a bare loop over the same tensors (the simple CNN of `dc.models.cnn()`, batch 64)",
+        ("`run_trials`, 10 seeds at once: share of the peak", "trials", vmap, sequential,
+         f"{epoch_gflop['trials'] / vmap / peak:.0%} of peak", ">= 60%", epoch_gflop["trials"] / vmap >= 0.6 * peak),
+        ("`fit` vs a bare loop over the same tensors (the simple CNN of `dc.models.cnn()`, batch 64)", "cnn",
          cnn["cnn fit"], cnn["cnn bare"], f"{cnn['cnn fit'] / cnn['cnn bare']:.2f}x the time", "<= 1.0x",
          cnn["cnn fit"] <= cnn["cnn bare"]),
     ]
-    print("| benchmark (one epoch) | digitcourse (s) | baseline (s) | ratio | goal | met |")
-    print("|---|---:|---:|---:|---|---|")
-    for name, ours, baseline, ratio, goal, met in rows:
-        print(f"| {name} | {ours:.2f} | {baseline:.2f} | {ratio} | {goal} | {'yes' if met else 'NO'} |")
+    print(f"One epoch: {epoch_gflop['mlp']:.0f} GFLOP (MLP 784-256-256-10), {epoch_gflop['trials']:.0f} GFLOP "
+          f"(10 MLPs 784-128-10), {epoch_gflop['cnn']:.0f} GFLOP (simple CNN); peak {peak:.0f} GFLOP/s.\n")
+    print("| benchmark (one epoch) | digitcourse (s) | baseline (s) | ratio | goal | met "
+          "| digitcourse, % of peak | baseline, % of peak |")
+    print("|---|---:|---:|---:|---|---|---:|---:|")
+    for name, network, ours, baseline, ratio, goal, met in rows:
+        shares = [f"{epoch_gflop[network] / seconds / peak:.0%}" for seconds in (ours, baseline)]
+        print(f"| {name} | {ours:.2f} | {baseline:.2f} | {ratio} | {goal} | {'yes' if met else 'NO'} "
+              f"| {shares[0]} | {shares[1]} |")
     if device.type == "cuda":
         seconds, epochs = time_to_accuracy(data)
         reached = not math.isnan(seconds)

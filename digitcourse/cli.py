@@ -10,7 +10,8 @@
     digitcourse report                         the class report again: grading/report.html, summary.csv
     digitcourse export canvas --roster R -o F  Canvas's gradebook import, from the gradebook
     digitcourse validate NOTEBOOK              what a student runs before submitting
-    digitcourse book [--profile P] [--student] build the course book
+    digitcourse book [--profile P] [--jobs N] [--force] [--student]
+                                               build the course book (re-executing what changed)
 
 A mistake in the command line (or a ConfigError) prints one line and exits with code 2; another
 digitcourse error prints one line and exits with code 1. The command starts without torch: it loads
@@ -142,9 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile(validate, f"the profile to run in (default: {GRADING_PROFILE}, as the grader)")
 
     book = commands.add_parser("book", help="build the course book (jupyter-book)",
-                               description="Execute every notebook and build the course book.")
+                               description="Execute the notebooks that changed since their last run "
+                               "(source, parameters, profile, library or data) and build the course book.")
     book.add_argument("--profile", choices=PROFILES, default="full",
                       help="the profile the notebooks run in (default: full)")
+    book.add_argument("--force", action="store_true", help="execute every notebook, changed or not")
+    book.add_argument("--jobs", type=int, default=1, metavar="N",
+                      help="notebooks executed at once, sharing the cores (default: 1)")
     book.add_argument("--student", action="store_true",
                       help="the student edition: no solutions, nothing executed")
     return parser
@@ -215,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "book":
         from .book import build
 
-        print(build(profile=args.profile, student=args.student))
+        print(build(profile=args.profile, student=args.student, force=args.force, jobs=args.jobs))
     return 0
 
 

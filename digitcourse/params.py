@@ -105,6 +105,12 @@ def file(value: Any) -> Knob:
     return Knob(value, _check_file)
 
 
+def database(value: Any) -> Knob:
+    """A knob naming where a search keeps its settings (`dc.search.run`'s storage): None (in memory), a
+    SQLite file (made if missing, in an existing folder) or a database URL (postgresql+psycopg://...)."""
+    return Knob(value, _check_database)
+
+
 def _check_flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
@@ -119,6 +125,15 @@ def _check_file(name: str, value: Any) -> str | None:
     return str(Path(value).expanduser())
 
 
+def _check_database(name: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and "://" in value):
+        return value
+    if not isinstance(value, (str, os.PathLike)) or not Path(value).expanduser().parent.is_dir():
+        raise ConfigError(f"{name}={value!r} is neither a SQLite file in an existing folder nor a database "
+                          "URL (postgresql+psycopg://user@host/database); or give None.")
+    return str(Path(value).expanduser())
+
+
 def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = None,
           sizes: dict[str, dict[str, Any]], knobs: dict[str, Knob] | None = None) -> Params:
     """Check a notebook's parameters and prepare the run; stop with a one-line ConfigError if wrong.
@@ -127,7 +142,8 @@ def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = Non
     (DIGITCOURSE_PROFILE overrides it, and a line says so). device: "auto" (CUDA when available),
     "cpu" or "cuda". data_root: None or a folder holding the data sets, exported as DIGITCOURSE_DATA.
     sizes: profile -> {size name: value}, the same names for every profile.
-    knobs: the notebook's own parameters, name -> a Knob (`integer`, `real`, `choice`, `flag`, `file`).
+    knobs: the notebook's own parameters, name -> a Knob (`integer`, `real`, `choice`, `flag`, `file`,
+    `database`).
     A name that papermill was given but the notebook does not have stops the run too.
     """
     knobs = dict(knobs or {})
@@ -136,7 +152,7 @@ def setup(*, seed: Any, profile: Any, device: Any = "auto", data_root: Any = Non
     for name, knob in knobs.items():
         if not isinstance(knob, Knob):
             raise ConfigError(f"knob {name!r} needs to say what it accepts: declare it as "
-                              f"dc.params.integer({name}, low=...), real, choice, flag or file.")
+                              f"dc.params.integer({name}, low=...), real, choice, flag, file or database.")
         values[name] = knob.check(name, knob.value)
     check_number("seed", seed, integer=True, low=0, high=2**32, high_open=True)
     check_choice("profile", profile, PROFILES)

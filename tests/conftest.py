@@ -1,18 +1,20 @@
 """Shared fixtures: the course's notebooks, executed once per pytest run.
 
 `executed_notebooks[name]` executes notebooks/<name>.ipynb in the quick profile into book/executed/,
-the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), so the book tests render these
-copies instead of executing again. Each notebook runs once per pytest run, when a test first asks for
-it, also under xdist: the worker that takes that notebook's file lock executes it while the other
-worker goes on with other tests (or executes another notebook), and later askers reuse the copy. A
-run is told apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers of one run), else by this
-process.
+the folder `digitcourse book` writes too (`digitcourse.book.EXECUTED`), with the cache key it checks,
+so the book tests render these copies instead of executing again. Each notebook runs once per pytest
+run, when a test first asks for it, also under xdist: the worker that takes that notebook's file lock
+executes it while the other worker goes on with other tests (or executes another notebook), and later
+askers reuse the copy. A run is told apart by xdist's PYTEST_XDIST_TESTRUNUID (shared by the workers
+of one run), else by this process.
+
+The servers tests start for themselves (PostgreSQL) are fixtures of `servers.py`, offered here to every
+test module.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -20,11 +22,11 @@ import pytest
 import torch
 from filelock import FileLock
 
-from digitcourse.book import EXECUTED
+from digitcourse.book import EXECUTED, run_notebook
 from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
-from digitcourse.execute import execute_notebook
-from digitcourse.grading.student import sandbox
+from components import require
+from servers import postgresql, postgresql_url  # noqa: F401 (fixtures every test module may ask for)
 
 PROFILE = "quick"
 RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
@@ -37,30 +39,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
-WITHOUT = set(os.environ.get("DIGITCOURSE_WITHOUT", "").replace(",", " ").split())
-AVAILABLE = {
-    "sandbox": (sandbox.available, f"{sandbox.WHY_NOT_HERE}; make install installs it"),
-    "browser": (lambda: all(map(shutil.which, ("chromium", "chromedriver"))),
-                "Debian's chromium and its driver are not installed here: make install installs them "
-                "(apt-get install chromium chromium-driver)"),
-}
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(component): the test needs a component of system-packages.txt "
-                            "(sandbox, browser, ...); it fails where that cannot run, unless DIGITCOURSE_WITHOUT names it")
+                            "(sandbox, browser, postgresql); it fails where that cannot run, unless "
+                            "DIGITCOURSE_WITHOUT names it")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A test marked `needs(component)` is skipped, saying so, where DIGITCOURSE_WITHOUT names the
-    component (a developer's laptop; CI never sets it), and fails with one line where it cannot run."""
     for mark in item.iter_markers("needs"):
-        component = mark.args[0]
-        if component in WITHOUT:
-            pytest.skip(f"DIGITCOURSE_WITHOUT names {component}, so this test of it does not run")
-        available, why_not = AVAILABLE.get(component, (lambda: True, ""))
-        if not available():
-            pytest.fail(why_not, pytrace=False)
+        require(mark.args[0])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -92,7 +79,7 @@ class ExecutedNotebooks:
             record = json.loads(marker.read_text()) if marker.exists() else {}
             if record.get("run") != RUN:
                 try:
-                    execute_notebook(source, EXECUTED / source.name, profile=PROFILE)
+                    run_notebook(source, EXECUTED / source.name, {"profile": PROFILE})
                     record = {"run": RUN, "failure": None}
                 except DigitcourseError as error:
                     record = {"run": RUN, "failure": str(error)}
@@ -109,8 +96,10 @@ def executed_notebooks() -> ExecutedNotebooks:
     return ExecutedNotebooks()
 
 
-@pytest.fixture
-def gradebook_url(tmp_path) -> str:
-    """A fresh, empty gradebook database for one test: an SQLite file. The gradebook's and the marking
-    app's tests take their database from here; parametrize this fixture to run them on another one."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gradebook_url(request, tmp_path) -> str:
+    """A fresh, empty gradebook database for one test: an SQLite file, then a database on the session's
+    PostgreSQL server. The gradebook's and the marking app's tests take their database from here."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgresql_url")
     return f"sqlite:///{tmp_path / 'gradebook.db'}"

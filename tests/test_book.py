@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from digitcourse import book, course, results
+from digitcourse import book, book_cache, course, results
+from digitcourse.book_cache import CacheKey, stale_parts, stamp
 from digitcourse.course import STUDENT_BRANCH, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.grading.release import leaked_solution_lines
@@ -36,7 +37,7 @@ def site(executed_notebooks) -> Path:
         executed_notebooks[source.stem]  # fails here, with its error, if the notebook did not run
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(book, "execute_notebook", _must_not_execute)
-        return book.build("quick", reuse=True).parent
+        return book.build("quick").parent
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,14 @@ def test_api_reference_documents_every_module_and_shows_examples_as_code(site):
     assert 'id="digitcourse.training.fit"' in html, "fit is missing from the API reference"
     # An indented example after a paragraph not ending in "::" renders as a quotation, not as code.
     assert "<blockquote>" not in html, "a docstring example lacks its '::'"
+
+
+@pytest.mark.slow
+def test_the_page_beyond_one_machine_shows_the_cluster_and_database_commands(site):
+    text = page_text(site / "beyond_one_machine.html")
+    for command in ("dask scheduler --host 127.0.0.1 --port 8786", "SLURMCluster(",
+                    "postgresql+psycopg://", "-p study_storage"):
+        assert command in text, f"the page lacks {command!r}"
 
 
 @pytest.mark.slow
@@ -173,28 +182,128 @@ def test_record_results_needs_the_columns_ours_and_reference():
         results.record_results(pd.DataFrame({"ours": [0.9], "report": [0.8]}))
 
 
-def test_an_executed_copy_is_fresh_only_for_its_profile_and_an_unchanged_source(tmp_path):
-    source = tmp_path / "hw0.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(), source)
-    executed = tmp_path / "executed.ipynb"
-    notebook = nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"profile": "quick"},
-                                                                "exception": None}})
-    nbformat.write(notebook, executed)
-    assert book.is_fresh(executed, source, "quick")
-    assert not book.is_fresh(executed, source, "full")
-
-    later = executed.stat().st_mtime + 10
-    os.utime(source, (later, later))  # the source was edited after the run
-    assert not book.is_fresh(executed, source, "quick")
+# Incremental builds, on small notebooks of a course in a temporary folder; the book itself is not rendered.
+KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
-def test_a_failed_run_is_never_fresh(tmp_path):
-    source = tmp_path / "hw0.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(), source)
-    executed = tmp_path / "executed.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(metadata={"papermill": {"parameters": {"profile": "quick"},
-                                                                    "exception": True}}), executed)
-    assert not book.is_fresh(executed, source, "quick")
+def write_notebook(path: Path, code: str) -> Path:
+    """A course notebook: a parameters cell (profile) and `code`."""
+    cells = [nbformat.v4.new_code_cell('profile = "full"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(code)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNEL}), path)
+    return path
+
+
+@pytest.fixture
+def small_course(tmp_path, monkeypatch) -> dict[str, list]:
+    """notebooks hw0_a and hw0_b in a temporary course whose book is never rendered; returns the
+    list of `renders` (one entry per book rendered) and the `executed` notebook names, in order, that
+    a stand-in for papermill (which copies the source as run to its end) executed in this process."""
+    (tmp_path / "notebooks").mkdir()
+    for name in ("hw0_a", "hw0_b"):
+        write_notebook(tmp_path / "notebooks" / f"{name}.ipynb", f"print({name!r})")
+    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(book, "EXECUTED", tmp_path / "executed")
+    calls = {"renders": [], "executed": []}
+    monkeypatch.setattr(book, "render", lambda folder: calls["renders"].append(folder) or folder / "index.html")
+
+    def execute(source, output, *, profile, parameters, log):
+        calls["executed"].append(Path(source).stem)
+        notebook = nbformat.read(source, as_version=4)
+        notebook.metadata["papermill"] = {"parameters": {"profile": profile}, "exception": None}
+        nbformat.write(notebook, output)
+
+    monkeypatch.setattr(book, "execute_notebook", execute)
+    return calls
+
+
+def test_a_second_build_executes_nothing_and_says_each_copy_is_reused(small_course, capsys):
+    book.build("tiny")
+    assert small_course["executed"] == ["hw0_a", "hw0_b"]
+    first = capsys.readouterr().out
+    assert "hw0_a: started (no finished run)" in first and re.search(r"hw0_b: finished in \d+\.\d min", first)
+
+    book.build("tiny")
+    assert small_course["executed"] == ["hw0_a", "hw0_b"]  # nothing more
+    assert capsys.readouterr().out.splitlines() == ["hw0_a: reused (nothing changed since its tiny run)",
+                                                    "hw0_b: reused (nothing changed since its tiny run)"]
+    assert len(small_course["renders"]) == 2  # the book is rendered once per build
+
+
+def test_an_edited_or_touched_notebook_is_executed_again_alone(small_course, capsys):
+    book.build("tiny")
+    source = course.NOTEBOOKS / "hw0_b.ipynb"
+    write_notebook(source, "print('edited')")
+    book.build("tiny")
+    assert small_course["executed"] == ["hw0_a", "hw0_b", "hw0_b"]
+    assert "hw0_b: started (source changed)" in capsys.readouterr().out
+
+    later = (book.EXECUTED / "hw0_a.ipynb").stat().st_mtime + 10
+    os.utime(course.NOTEBOOKS / "hw0_a.ipynb", (later, later))  # `touch`: make's way to ask for a run
+    book.build("tiny")
+    assert small_course["executed"] == ["hw0_a", "hw0_b", "hw0_b", "hw0_a"]
+    assert "hw0_a: started (source touched)" in capsys.readouterr().out
+
+
+def test_another_profile_or_force_executes_every_notebook_again(small_course, capsys):
+    book.build("tiny")
+    book.build("quick")
+    assert "hw0_a: started (parameters changed)" in capsys.readouterr().out
+    book.build("quick", force=True)
+    assert small_course["executed"] == ["hw0_a", "hw0_b"] * 3
+    assert "hw0_b: started (forced)" in capsys.readouterr().out
+
+
+def test_a_copy_is_stale_when_the_library_or_the_data_changed(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITCOURSE_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "MNIST").mkdir(parents=True)
+    (tmp_path / "data" / "MNIST" / "train.gz").write_bytes(b"images")
+    source = write_notebook(tmp_path / "hw0.ipynb", "print(1)")
+    executed = write_notebook(tmp_path / "executed.ipynb", "print(1)")
+    os.utime(source, (0, 0))
+    stamp(executed, CacheKey.of(source, {"profile": "tiny"}))
+    assert stale_parts(source, executed, CacheKey.of(source, {"profile": "tiny"})) == []
+
+    (tmp_path / "data" / "MNIST" / "test.gz").write_bytes(b"more images")
+    monkeypatch.setattr(book_cache, "library_digest", lambda: "another digitcourse")
+    assert stale_parts(source, executed, CacheKey.of(source, {"profile": "tiny"})) == ["library changed",
+                                                                                       "data changed"]
+
+
+def test_a_failed_or_unstamped_copy_is_never_reused(tmp_path):
+    source = write_notebook(tmp_path / "hw0.ipynb", "print(1)")
+    os.utime(source, (0, 0))
+    key = CacheKey.of(source, {"profile": "tiny"})
+    executed = write_notebook(tmp_path / "executed.ipynb", "print(1)")
+    assert stale_parts(source, executed, key) == ["no finished run"]
+    stamp(executed, key)
+    failed = nbformat.read(executed, as_version=4)
+    failed.metadata["papermill"] = {"exception": True}
+    nbformat.write(failed, executed)
+    assert stale_parts(source, executed, key) == ["no finished run"]
+    assert stale_parts(source, tmp_path / "missing.ipynb", key) == ["no finished run"]
+
+
+@pytest.mark.slow
+def test_jobs_execute_notebooks_side_by_side_then_render_once(tmp_path, monkeypatch, capfd):
+    (tmp_path / "notebooks").mkdir()
+    for name in ("hw0_a", "hw0_b"):  # each notes when its cell ran, which lasts 4 s
+        write_notebook(tmp_path / "notebooks" / f"{name}.ipynb",
+                       "import time\nstarted = time.time()\ntime.sleep(4)\nprint(started, time.time())")
+    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(book, "EXECUTED", tmp_path / "executed")
+    renders = []
+    monkeypatch.setattr(book, "render", lambda folder: renders.append(folder) or folder / "index.html")
+
+    book.build("tiny", jobs=2)
+    spans = [[float(t) for t in nbformat.read(tmp_path / "executed" / f"{name}.ipynb", as_version=4)
+              .cells[-1].outputs[0].text.split()] for name in ("hw0_a", "hw0_b")]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # the cells overlapped
+    assert len(renders) == 1
+    out = capfd.readouterr().out
+    assert out.count("started (no finished run)") == 2 and out.count("finished in") == 2
+    book.build("tiny", jobs=2)
+    assert capfd.readouterr().out.count("reused") == 2
 
 
 def test_build_rejects_an_unknown_profile():

@@ -140,8 +140,11 @@ def test_known_names_given_to_papermill_pass(monkeypatch):
     (params.flag("yes"), "hidden must be True or False, got 'yes' (str)."),
     (params.file("no/such/train.csv"), "hidden='no/such/train.csv' is not a file; give the path of an "
                                        "existing file, or None."),
+    (params.database("no/such/search.db"), "hidden='no/such/search.db' is neither a SQLite file in an "
+                                           "existing folder nor a database URL "
+                                           "(postgresql+psycopg://user@host/database); or give None."),
     (256, "knob 'hidden' needs to say what it accepts: declare it as dc.params.integer(hidden, low=...), "
-          "real, choice, flag or file."),
+          "real, choice, flag, file or database."),
 ])
 def test_a_knob_is_checked_against_what_it_declares(knob, message):
     with pytest.raises(ConfigError) as error:
@@ -154,6 +157,13 @@ def test_declared_knobs_pass_through_checked(tmp_path):
     P = setup(knobs=dict(hidden=params.integer(64, low=1), data=params.choice("mnist", ("mnist",)),
                          bn=params.flag(True), csv=params.file(tmp_path / "train.csv"), none=params.file(None)))
     assert (P.hidden, P.data, P.bn, P.csv, P.none) == (64, "mnist", True, str(tmp_path / "train.csv"), None)
+
+
+def test_a_database_knob_takes_a_sqlite_file_a_url_or_none(tmp_path):
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/course"
+    P = setup(knobs=dict(file=params.database(tmp_path / "search.db"), url=params.database(url),
+                         none=params.database(None)))
+    assert (P.file, P.url, P.none) == (str(tmp_path / "search.db"), url, None)
 
 
 def test_run_info_reports_profile_seed_device_and_minutes(monkeypatch):

@@ -1,10 +1,19 @@
-"""Grid and random search: coverage, reproducibility, ordering, resuming from SQLite, errors."""
+"""Grid and random search: coverage, reproducibility, ordering, resuming from SQLite, errors, and
+several processes sharing one study in SQLite and PostgreSQL."""
+import io
 import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import digitcourse as dc
 from digitcourse import search
+from digitcourse.course import python_path
 
 GRID = {"hidden": [16, 32, 64], "activation": ["relu", "tanh"]}
 
@@ -128,3 +137,67 @@ def test_grid_search_needs_lists():
 def test_an_unknown_method_names_the_nearest():
     with pytest.raises(dc.ConfigError, match="did you mean 'grid'"):
         search.run(score, GRID, method="gird")
+
+
+# Several processes sharing one stored study (tests/search_process.py), in a SQLite file and on a real
+# PostgreSQL server (tests/servers.py).
+SHARED_GRID = [(hidden, activation) for hidden in (16, 32, 64, 128) for activation in ("relu", "tanh", "gelu")]
+PROCESS_S = 120  # a generous bound for one process of the shared search
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_storage(request, tmp_path) -> str:
+    """The URL of an empty database that several processes can share."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.db'}"
+    return request.getfixturevalue("postgresql_url")
+
+
+def start_search_process(storage: str, log: Path, hang_on: int | None = None) -> subprocess.Popen:
+    command = [sys.executable, str(Path(__file__).with_name("search_process.py")), storage, str(log)]
+    return subprocess.Popen(command + (["--hang-on", str(hang_on)] if hang_on else []),
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": python_path()})
+
+
+def scored(log: Path) -> list[tuple[str, tuple[int, str]]]:
+    """(pid, (hidden, activation)) for every setting a process started scoring, in order."""
+    lines = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+    return [(pid, (int(hidden), activation)) for pid, hidden, activation in lines]
+
+
+def finished_table(process: subprocess.Popen) -> pd.DataFrame:
+    out, _ = process.communicate(timeout=PROCESS_S)
+    assert process.returncode == 0
+    return pd.read_json(io.StringIO(out.splitlines()[-1]), orient="records")
+
+
+def test_two_processes_split_a_stored_grid_and_score_no_setting_twice(shared_storage, tmp_path):
+    log = tmp_path / "scored.log"
+    processes = [start_search_process(shared_storage, log) for _ in range(2)]
+    tables = [finished_table(process) for process in processes]
+
+    settings = [setting for _, setting in scored(log)]
+    assert sorted(settings) == sorted(SHARED_GRID)  # each setting scored once, by one of the two
+    assert {pid for pid, _ in scored(log)} == {str(process.pid) for process in processes}
+    for table in tables:  # each process returns the whole search
+        assert (table["state"] == "COMPLETE").sum() == len(SHARED_GRID) == len(table)
+        assert table.iloc[0][["hidden", "activation"]].tolist() == [128, "tanh"]
+
+
+def test_the_setting_of_a_killed_process_is_scored_again_by_another(shared_storage, tmp_path):
+    log = tmp_path / "scored.log"
+    doomed = start_search_process(shared_storage, log, hang_on=16)
+    deadline = time.monotonic() + PROCESS_S
+    while not scored(log):  # it claims setting 0, (16, "relu"), and hangs there
+        assert doomed.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    survivor = start_search_process(shared_storage, log)
+    doomed.kill()
+    doomed.wait()
+    table = finished_table(survivor)
+
+    assert scored(log)[0] == (str(doomed.pid), (16, "relu"))
+    assert sorted(setting for pid, setting in scored(log) if pid == str(survivor.pid)) == sorted(SHARED_GRID)
+    assert (table["state"] == "COMPLETE").sum() == len(SHARED_GRID)
+    failed = table[table["state"] == "FAIL"]
+    assert failed[["hidden", "activation"]].values.tolist() == [[16, "relu"]] and failed["setting"].tolist() == [0]

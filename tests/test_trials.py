@@ -12,6 +12,8 @@ from scipy import stats
 
 import digitcourse as dc
 from digitcourse.data import DigitData
+from digitcourse.training import Vectorized
+from digitcourse.training.stack import LinearStack
 
 QUIET = dict(progress=False)
 
@@ -142,3 +144,31 @@ def test_frozen_layers_stay_fixed_when_trials_are_stacked(digits):
     for seed, model in zip((0, 1), trials.models):
         torch.manual_seed(seed)
         assert torch.equal(model[1].weight, small_mlp()[1].weight)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_stacked_mlps_compute_what_vmap_computes_with_the_same_dropout_masks(dropout):
+    models = []
+    for seed in range(4):
+        torch.manual_seed(seed)
+        models.append(dc.models.mlp(784, (64, 32), 10, activation="tanh", dropout=dropout))
+    team = Vectorized(models)
+    assert team.stack is not None
+    team.train(True)
+    x = torch.rand(4, 16, 1, 28, 28)
+    outputs, gradients = [], []
+    for stack in (team.stack, None):  # batched matrix products, then vmap
+        team.stack = stack
+        torch.manual_seed(5)
+        out = team(x)
+        outputs.append(out)
+        gradients.append(torch.autograd.grad(out.square().sum(), list(team.params.values())))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=1e-6)  # other masks: differences of 0.5
+    for stacked, vmapped in zip(*gradients):
+        torch.testing.assert_close(stacked, vmapped, rtol=1e-5, atol=1e-5)
+
+
+def test_only_plain_mlps_train_as_batched_matrix_products():
+    assert LinearStack.fits(dc.models.mlp(784, (32,), 10, dropout=0.2))
+    assert not LinearStack.fits(dc.models.mlp(784, (32,), 10, norm="layer"))
+    assert not LinearStack.fits(dc.models.cnn())

@@ -3,7 +3,8 @@
 The loop (`loop.py`) hands a team index tensors [S, B] and gets outputs [S, B, K]. `Single` wraps one
 ordinary module (S = 1, any layers, batch-norm included). `Vectorized` holds S copies of one
 architecture (one per seed) as stacked tensors ([S, ...] per parameter) and runs them with
-`torch.func.vmap`, so ten seeds cost about one larger matrix product.
+`torch.func.vmap` (plain MLPs as batched matrix products, `stack.py`), so ten seeds cost about one
+larger matrix product.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+
+from .stack import LinearStack
 
 
 class Single:
@@ -57,7 +60,8 @@ class Single:
 
 
 class Vectorized:
-    """S modules of one architecture (no batch-norm), run together with vmap.
+    """S modules of one architecture (no batch-norm), run together: plain MLPs as batched matrix
+    products (`LinearStack`), other architectures with vmap.
 
     Dropout draws different masks per member (`randomness="different"`).
     """
@@ -67,6 +71,7 @@ class Vectorized:
         self.size = len(models)
         self.params, self.buffers = stack_module_state(models)
         self.base = copy.deepcopy(models[0]).to("meta")
+        self.stack = LinearStack(self.base) if LinearStack.fits(self.base) else None
         self.trainable = [p for p in self.params.values() if p.requires_grad]  # frozen layers stay out
         self.penalized = [p for p in self.trainable if p.dim() > 2]
 
@@ -85,10 +90,14 @@ class Vectorized:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x: [S, B, ...] -> [S, B, K]."""
+        if self.stack is not None:
+            return self.stack(self.params, x)
         return vmap(self._forward, randomness="different")(self.params, self.buffers, x)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """The same inputs for every member: x: [N, ...] -> [S, N, K]."""
+        if self.stack is not None:
+            return self.stack(self.params, x, shared=True)
         return vmap(self._forward, in_dims=(0, 0, None), randomness="different")(
             self.params, self.buffers, x)
 

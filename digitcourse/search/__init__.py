@@ -10,14 +10,22 @@
 
 A *setting* is one point of the space, scored once by the objective (optuna calls it a trial; in this
 library a trial is one seed's run, see `run_trials`). With `storage` the settings are written to a
-SQLite file as they finish: calling `run` again with the same arguments resumes the search, scoring
-only the settings that have not completed.
+database as they finish: a SQLite file, or any database optuna can use, such as a PostgreSQL server
+(``postgresql+psycopg://user@host/database``). Calling `run` again with the same arguments resumes the
+search, scoring only the settings that have not completed. Several processes, on one machine or many,
+that call `run` with the same storage and study name share the search: each claims a setting before
+scoring it (`claims`), so none is scored twice, and a process that dies mid-setting stops its
+heartbeat, after which another one scores that setting again. Each returns when every setting is done.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
-from collections.abc import Callable
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +33,15 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.samplers import BaseSampler, PartialFixedSampler, RandomSampler
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from .checks import check_choice, check_keys, check_number
-from .errors import ConfigError
+from ..checks import check_choice, check_keys, check_number
+from ..errors import ConfigError
+from .claims import DatabaseClaims, MemoryClaims, created_in_a_race
 
 METHODS = ("random", "grid")
+STALE_HEARTBEATS = 3  # a running setting silent for this many heartbeats is given up and scored again
 
 
 @dataclass
@@ -56,44 +67,102 @@ class SearchResult:
 def run(objective: Callable[[dict[str, Any]], float], space: dict[str, Any], *,
         method: str = "random", n_settings: int | None = None, seed: int = 0,
         storage: str | os.PathLike | None = None, study_name: str = "search",
-        direction: str = "maximize") -> SearchResult:
+        direction: str = "maximize", heartbeat: int = 10) -> SearchResult:
     """Score `objective(params) -> validation score` over `space`; every setting tried, best first.
 
     space: name -> a list of choices, a (low, high) tuple (a float drawn uniformly) or
     dict(low=, high=, log=True) (drawn log-uniformly). method="grid" tries every combination of
-    lists (tuples and dicts are refused); method="random" draws n_settings settings (setting k from
-    `seed` and k alone, so a resumed search draws what an uninterrupted one would).
-    n_settings: the number of completed settings wanted; None means every combination (grid) or 20.
-    storage: a SQLite file path (or a database URL); the study `study_name` there is resumed.
+    lists (tuples and dicts are refused), in the order of itertools.product; method="random" draws
+    n_settings settings (setting k from `seed` and k alone, so a resumed or shared search draws what
+    an uninterrupted one would).
+    n_settings: the number of settings to score; None means every combination (grid) or 20.
+    storage: None (in memory), a SQLite file path, or a database URL; the study `study_name` there is
+    resumed, and shared with every process that runs it at the same time.
     Settings that failed or were interrupted are scored again; completed ones never.
+    heartbeat: seconds between the signs of life a stored setting gives while it is scored; one silent
+    for STALE_HEARTBEATS of them (its process died) is scored again by a process still running.
     """
     check_choice("method", method, METHODS)
     check_choice("direction", direction, ("maximize", "minimize"))
     check_number("seed", seed, integer=True, low=0)
+    check_number("heartbeat", heartbeat, integer=True, low=1)
     distributions = _distributions(space, grid=method == "grid")
     if n_settings is None:
         n_settings = math.prod(len(d.choices) for d in distributions.values()) if method == "grid" else 20
     check_number("n_settings", n_settings, integer=True, low=1)
+    samplers = _samplers(distributions, method, n_settings, seed)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    grid = optuna.samplers.GridSampler(space, seed=seed) if method == "grid" else None
-    study = optuna.create_study(storage=_storage_url(storage), study_name=study_name, direction=direction,
-                                sampler=grid, load_if_exists=True)
+    database = _database(storage, heartbeat)
+    study = optuna.create_study(storage=database, study_name=study_name, direction=direction,
+                                load_if_exists=True)
     _check_same_space(study, distributions, study_name)
-    retry = _failed_points(study) if grid is not None else []
+    claims = MemoryClaims() if database is None else DatabaseClaims(database.engine, study_name)
+    while True:
+        if database is not None:
+            with _stable_enough():
+                optuna.storages.fail_stale_trials(study)  # marks the settings of dead processes failed
+        free, running = _free_settings(study, claims, len(samplers))
+        if free:
+            setting, holder = free[0]
+            study.sampler = samplers[setting]
+            study.optimize(_claiming(objective, distributions, claims, setting, holder), n_trials=1)
+        elif running:
+            time.sleep(heartbeat)  # other processes score the last settings: wait for them
+        else:
+            return _result(study, distributions)
 
+
+def _samplers(distributions: dict[str, BaseDistribution], method: str, n_settings: int,
+              seed: int) -> list[BaseSampler]:
+    """What draws setting k, for each k < n_settings: the grid's k-th point in itertools.product's order
+    (fewer when the grid is smaller), or a random sampler seeded by (seed, k)."""
+    with _stable_enough():
+        if method == "grid":
+            points = itertools.islice(itertools.product(*(d.choices for d in distributions.values())), n_settings)
+            return [PartialFixedSampler(dict(zip(distributions, point)), RandomSampler()) for point in points]
+        return [RandomSampler(seed=_setting_seed(seed, k)) for k in range(n_settings)]
+
+
+def _claiming(objective: Callable[[dict[str, Any]], float], distributions: dict[str, BaseDistribution],
+              claims: MemoryClaims | DatabaseClaims, setting: int, holder: int | None) -> Callable[[Trial], float]:
+    """optuna's objective for one trial: claim `setting` from `holder`, then score it (or, when another
+    process claimed it first, end the trial as pruned: it is left out of the results)."""
     def score(trial: Trial) -> float:
+        if not claims.take(setting, trial.number, holder):
+            raise optuna.TrialPruned(f"another process took setting {setting} first")
         return objective({name: _suggest(trial, name, d) for name, d in distributions.items()})
+    return score
 
-    for _ in range(n_settings - len(study.get_trials(states=(TrialState.COMPLETE,)))):
-        if grid is not None and grid.is_exhausted(study):
-            if not retry:
-                break
-            study.enqueue_trial(retry.pop(0))
-        elif grid is None:
-            study.sampler = optuna.samplers.RandomSampler(seed=_setting_seed(seed, len(study.trials)))
-        study.optimize(score, n_trials=1)
-    return _result(study, distributions)
+
+def _database(storage: str | os.PathLike | None, heartbeat: int) -> optuna.storages.RDBStorage | None:
+    """None (in memory), or the database at a URL (a plain path: a SQLite file) with heartbeats."""
+    if storage is None:
+        return None
+    url = str(storage) if "://" in str(storage) else f"sqlite:///{os.fspath(storage)}"
+    with _stable_enough():
+        return created_in_a_race(lambda: optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, grace_period=STALE_HEARTBEATS * heartbeat))
+
+
+@contextmanager
+def _stable_enough() -> Iterator[None]:
+    """Silence optuna's ExperimentalWarning for the parts used here (fixed samplers, heartbeats), which
+    the tests of this module cover."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _free_settings(study: optuna.Study, claims: MemoryClaims | DatabaseClaims,
+                   n: int) -> tuple[list[tuple[int, int | None]], bool]:
+    """The settings among 0..n-1 that a trial may claim now, each with its holder (None: unclaimed, else
+    a failed trial), and whether any other is still being scored."""
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    holders = claims.holders()
+    held = {k: states.get(holders[k]) for k in range(n) if k in holders}  # setting -> its holder's state
+    free = [(k, holders.get(k)) for k in range(n) if k not in held or held[k] == TrialState.FAIL]
+    return free, TrialState.RUNNING in held.values()
 
 
 def _distributions(space: dict[str, Any], grid: bool) -> dict[str, BaseDistribution]:
@@ -138,24 +207,11 @@ def _setting_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
-def _storage_url(storage: str | os.PathLike | None) -> str | None:
-    if storage is None or "://" in str(storage):
-        return None if storage is None else str(storage)
-    return f"sqlite:///{os.fspath(storage)}"
-
-
 def _check_same_space(study: optuna.Study, distributions: dict[str, BaseDistribution], name: str) -> None:
     for trial in study.trials:
         if trial.distributions and trial.distributions != distributions:
             raise ConfigError(f"the stored study {name!r} searched another space; pass a new study_name "
                               "or another storage file.")
-
-
-def _failed_points(study: optuna.Study) -> list[dict[str, Any]]:
-    """Parameters of failed grid settings that no completed one has covered (to score again)."""
-    done = [t.params for t in study.get_trials(states=(TrialState.COMPLETE,))]
-    failed = [t.params for t in study.get_trials(states=(TrialState.FAIL,)) if t.params not in done]
-    return [p for i, p in enumerate(failed) if p not in failed[:i]]
 
 
 def _result(study: optuna.Study, distributions: dict[str, BaseDistribution]) -> SearchResult:
@@ -166,7 +222,7 @@ def _result(study: optuna.Study, distributions: dict[str, BaseDistribution]) -> 
         return (not scored, sign * trial.value if scored else 0.0, trial.number)
 
     names = list(distributions)
-    trials = sorted(study.trials, key=rank)
+    trials = sorted(study.get_trials(states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING)), key=rank)
     table = pd.DataFrame([{**{n: t.params.get(n) for n in names}, "value": t.value, "setting": t.number,
                            "state": t.state.name,
                            "seconds": t.duration.total_seconds() if t.duration else float("nan")}
