@@ -227,6 +227,7 @@ def _run(args: argparse.Namespace) -> int:
 def _export_canvas(args: argparse.Namespace) -> None:
     from .files import atomic_write
     from .grading.canvas import fill, read_roster
+    from .grading.class_report import write_report
     from .grading.gradebook import Gradebook
 
     roster = Path(args.roster)
@@ -239,7 +240,9 @@ def _export_canvas(args: argparse.Namespace) -> None:
     with Gradebook.open(location) as book:
         export = fill(read_roster(roster.read_text(encoding="utf-8"), source=str(roster)), book,
                       match=args.match, allow_partial=args.allow_partial)
-    atomic_write(Path(args.output), export.to_csv())
+        atomic_write(Path(args.output), export.to_csv())
+        if export.unmatched:  # the class report lists them too
+            write_report(book, Path(args.out), export.unmatched)
     if export.unmatched:
         count = len(export.unmatched)
         print(f"{count} submission folder{'s match' if count > 1 else ' matches'} no student of the roster "

@@ -100,16 +100,18 @@ def test_an_empty_gradebook_is_one_clear_error(tmp_path):
         fill(read_roster(ROSTER), book)
 
 
-def test_the_command_writes_the_import_and_names_unmatched_folders_and_waiting_answers(book, tmp_path, capsys):
+def test_the_command_writes_the_import_and_names_unmatched_folders_there_and_in_the_class_report(book, tmp_path, capsys):
     (tmp_path / "roster.csv").write_text(ROSTER)
     argv = ["export", "canvas", "--roster", str(tmp_path / "roster.csv"), "-o", str(tmp_path / "canvas.csv"),
-            "--gradebook", str(tmp_path / "gradebook.db")]
+            "--gradebook", str(tmp_path / "gradebook.db"), "--out", str(tmp_path / "grading")]
     assert cli.main(argv) == 0
     written = list(csv.reader(io.StringIO((tmp_path / "canvas.csv").read_text())))
     assert column(written, "hw3 (5003)") == ["6", "", "1", ""]
     err = capsys.readouterr().err
     assert "1 submission folder matches no student of the roster (--match login): zed" in err
     assert "hw3: 1 student left empty, written answers still to mark (--allow-partial fills them): ann" in err
+    report = (tmp_path / "grading" / "report.html").read_text()
+    assert "Submission folders that match no student of the roster" in report and "<td>zed</td>" in report
 
 
 def test_the_command_refuses_a_missing_roster_and_writes_nothing(tmp_path, capsys):

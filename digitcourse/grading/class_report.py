@@ -19,6 +19,7 @@ import io
 import math
 from dataclasses import dataclass
 from html import escape
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import fmean, median, stdev
 
@@ -70,9 +71,10 @@ def problems(book: Gradebook, assignment: str) -> list[tuple[Filed, str]]:
     return found
 
 
-def write_report(book: Gradebook, out: Path) -> Path:
+def write_report(book: Gradebook, out: Path, unmatched: Sequence[str] = ()) -> Path:
     """Write `out/report.html` and `out/summary.csv` for every assignment in the gradebook; returns
-    the path of the page."""
+    the path of the page. unmatched: submission folders that match no student of the course's roster
+    (``digitcourse export canvas`` finds them), listed at the top of the page."""
     statistics = {assignment: summarize(book, assignment) for assignment in book.assignments()}
     text = io.StringIO()
     writer = csv.writer(text)
@@ -81,6 +83,10 @@ def write_report(book: Gradebook, out: Path) -> Path:
                      for found in statistics.values() for s in found)
     atomic_write(out / "summary.csv", text.getvalue())
     sections = [_section(book, assignment, found) for assignment, found in statistics.items()]
+    if unmatched:
+        sections.insert(0, "<h2>Submission folders that match no student of the roster</h2><p>Their grades "
+                        "are in no export: rename each folder after the student's login, or fix the roster.</p>"
+                        + _table(["folder"], [[folder] for folder in unmatched]))
     return atomic_write(out / "report.html", _PAGE.format(body="\n".join(sections) or "<p>No submission yet.</p>"))
 
 
