@@ -6,6 +6,9 @@
     digitcourse check NOTEBOOK...              self-test of an assignment before release
     digitcourse grade SUBMISSIONS_DIR          autograde every submission: grading/grades.csv + feedback
     digitcourse validate NOTEBOOK              what a student runs before submitting
+    digitcourse pdf NOTEBOOK [-o OUT.pdf]      a notebook as a PDF report
+    digitcourse submit NOTEBOOK                validate, PDF, and one zip to upload
+    digitcourse export gradescope NOTEBOOK     a Gradescope autograder (-o autograder.zip)
     digitcourse book [--profile P] [--student] build the course book
 
 A mistake in the command line (or a ConfigError) prints one line and exits with code 2; another
@@ -92,6 +95,29 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("notebook", metavar="NOTEBOOK", help="your notebook")
     _add_profile(validate, f"the profile to run in (default: {GRADING_PROFILE}, as the grader)")
 
+    pdf = commands.add_parser("pdf", help="render a notebook as a PDF report",
+                              description="Render an executed notebook (figures, tables, math, code, "
+                              "written answers) as a PDF, offline (pandoc, then typst).")
+    pdf.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, executed")
+    pdf.add_argument("-o", "--out", metavar="OUT.pdf", help="the PDF to write (default: NOTEBOOK with .pdf)")
+
+    submit = commands.add_parser("submit", help="validate, write the PDF and zip both to upload",
+                                 description="Validate your notebook (a failing test is a warning), "
+                                 "render its PDF and write <assignment>.zip with both, ready to upload.")
+    submit.add_argument("notebook", metavar="NOTEBOOK", help="your notebook, executed")
+    submit.add_argument("--out", metavar="DIR", help="where the zip goes (default: the notebook's folder)")
+    _add_profile(submit, f"the profile the tests run in (default: {GRADING_PROFILE}, as the grader)")
+
+    export = commands.add_parser("export", help="hand an assignment over to a course platform",
+                                 description="Export an assignment for a course platform.")
+    platforms = export.add_subparsers(dest="platform", required=True, metavar="PLATFORM", parser_class=_Parser)
+    gradescope = platforms.add_parser("gradescope", help="a Gradescope autograder zip",
+                                      description="Write a Gradescope autograder for the instructor's notebook: "
+                                      "setup.sh, run_autograder and the grader, in Gradescope's layout.")
+    gradescope.add_argument("notebook", metavar="NOTEBOOK", help="the instructor's notebook")
+    gradescope.add_argument("-o", "--out", default="autograder.zip", metavar="ZIP",
+                            help="the zip to write (default: autograder.zip)")
+
     book = commands.add_parser("book", help="build the course book (jupyter-book)",
                                description="Execute every notebook and build the course book.")
     book.add_argument("--profile", choices=PROFILES, default="full",
@@ -138,6 +164,18 @@ def _run(args: argparse.Namespace) -> int:
         from .grading.validate import validate
 
         return 0 if validate(args.notebook, profile=args.profile) else 1
+    elif args.command == "pdf":
+        from .pdf import write_pdf
+
+        print(write_pdf(args.notebook, args.out))
+    elif args.command == "submit":
+        from .grading.submit import submit
+
+        print(submit(args.notebook, out=args.out, profile=args.profile))
+    elif args.command == "export" and args.platform == "gradescope":
+        from .grading.gradescope import export_gradescope
+
+        print(export_gradescope(args.notebook, args.out))
     elif args.command == "book":
         from .book import build
 
