@@ -59,9 +59,9 @@ def write_pdf(notebook: str | os.PathLike, output: str | os.PathLike | None = No
               file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="digitcourse-pdf-") as work:
         work = Path(work)
-        nbformat.write(report_notebook(source, work / "figures"), work / "report.ipynb")
         (work / "layout.yaml").write_text(LAYOUT)
         try:
+            nbformat.write(report_notebook(source, work / "figures"), work / "report.ipynb")
             text = pypandoc.convert_file("report.ipynb", "typst", format=READER, cworkdir=str(work),
                                          extra_args=["--standalone", "--extract-media=media",
                                                      "--metadata-file=layout.yaml"],

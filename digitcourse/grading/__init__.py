@@ -9,7 +9,9 @@
 - `verdict` -- the instructor's test cells, run in the grader's process; `remote` -- the exercises as
   proxies there, and `substitute` (``dc.grading.substitute``), with which a test replaces an exercise
   the tested one calls;
-- `validate` -- ``digitcourse validate``, the student's own check before submitting;
+- `validate` -- ``digitcourse validate``, the student's own check before submitting; `submit` --
+  ``digitcourse submit``, the hand-in (validated, with its PDF, in one zip);
+- `gradescope` -- ``digitcourse export gradescope``, the assignment as a Gradescope autograder;
 - `check` and `mutants` -- ``digitcourse check``, the instructor's self-test of an assignment;
 - `limits` (time and memory per submission) and `nbgrader_glue` (what nbgrader does for us).
 
