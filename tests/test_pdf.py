@@ -29,7 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 TABLE = pd.DataFrame({"test accuracy (%)": [97.83, 95.46], "seconds": [123.25, 456.5]},
                      index=pd.Index(["by hand", "dc.fit"], name="run"))
-FORMULA = r"The penalty $\lambda_1 \sum_i |w_i| + \lambda_2 \sum_i w_i^2$ with $\mathbf{W} \in \mathbb{R}^{10 \times 784}$."
+FORMULA = (r"The penalty $\lambda_1 \sum_i |w_i| + \lambda_2 \sum_i w_i^2$ with "
+           r"$\mathbf{W} \in \mathbb{R}^{10 \times 784}$.")
 
 
 def poppler(command: str, *args: str) -> str:
