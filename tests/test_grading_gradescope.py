@@ -106,6 +106,8 @@ def test_a_mutant_loses_exactly_the_points_of_its_exercises_tests(results):
     assert tests["test_standard_error"]["score"] == 2
     assert tests["test_relu_backward"]["score"] == 0 and tests["test_relu_backward_sum"]["score"] == 0
     assert tests["test_relu_backward_sum"]["status"] == "failed"
+    assert "test_relu_backward failed" in tests["test_relu_backward"]["output"]
+    assert "test_relu_backward" not in results["mutant"]["output"]  # a hidden test's result waits for publishing
 
 
 def test_results_json_has_the_documented_fields_hidden_tests_after_publishing(results):

@@ -137,7 +137,7 @@ def main(root: str | os.PathLike) -> Path:
                + (f" Written answers, graded by hand: {len(manual)} ({sum(t.max_score for t in manual):g} "
                   "points)." if manual else ""))
     results = {"score": sum(test.score for test in scored), "execution_time": round(time.monotonic() - started),
-               "output": "\n".join(filter(None, [why, summary, *_notes(row)])),
+               "output": "\n".join(filter(None, [why, summary, *_general_notes(row, tests)])),
                "tests": [test.to_json() for test in tests]}
     return atomic_write(root / "results" / "results.json", json.dumps(results, indent=1))
 
@@ -176,6 +176,12 @@ def _find_submission(folder: Path, name: str) -> tuple[Path | None, str]:
 
 def _notes(row: dict[str, str]) -> list[str]:
     return [note for note in row.get("notes", "").split("; ") if note]
+
+
+def _general_notes(row: dict[str, str], tests: list[Test]) -> list[str]:
+    """The notes that belong to no test: those of a test stay in its own output, which Gradescope
+    shows only as the test's visibility allows."""
+    return [note for note in _notes(row) if not any(note.startswith(f"{test.name} failed") for test in tests)]
 
 
 if __name__ == "__main__":
