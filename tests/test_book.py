@@ -100,8 +100,8 @@ def test_colab_button_opens_the_source_notebook(site):
 @pytest.mark.slow
 def test_no_page_of_either_edition_names_the_upstream_repository(site, student_site):
     for folder in (site, student_site):
-        pages = sorted(folder.rglob("*.html"))
-        assert len(pages) > len(notebooks())
+        pages = sorted([*folder.rglob("*.html"), *folder.glob("_sources/executed/*.ipynb")])  # and downloads
+        assert len(pages) > 2 * len(notebooks())
         for page in pages:
             assert UPSTREAM not in page.read_text(), f"{page} names {UPSTREAM}"
     assert f'href="{repository_url()}"' in (site / "index.html").read_text()

@@ -4,7 +4,7 @@
   tag, so that a page's `{only}` blocks can say which edition the reader holds.
 - The course's repository is digitcourse's (`digitcourse.course.home`, named in pyproject.toml): the
   repository button, `{{ repository }}` (a link to it) and every page's links to the upstream repository
-  (a notebook's Colab badge and set-up cell) follow it.
+  (a notebook's Colab badge and set-up cell, in the page and in its downloadable .ipynb) follow it.
 - The `{results-table}` directive collects the headline numbers each executed notebook recorded with
   `digitcourse.results.record_results`.
 - The `api-reference` directive (in an .rst page) documents every public module of `digitcourse` from its
@@ -101,6 +101,13 @@ def point_links_at_the_course(app: Sphinx, docname: str, source: list[str]) -> N
     source[0] = course_links(source[0])
 
 
+def point_downloads_at_the_course(app: Sphinx, error: Exception | None) -> None:
+    """The same in the copies of the pages' sources that the download button serves (_sources/)."""
+    if error is None:
+        for copy in Path(app.outdir, "_sources").rglob("*.ipynb"):
+            copy.write_text(course_links(copy.read_text()))
+
+
 def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     """Rewrite the launch buttons of executed/<name> pages to open notebooks/<name>.ipynb, or in the
     student edition the released copy on the student branch."""
@@ -127,6 +134,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", add_edition_tag)
     app.connect("config-inited", add_repository)
     app.connect("source-read", point_links_at_the_course)
+    app.connect("build-finished", point_downloads_at_the_course)
     # After sphinx-book-theme (priority 501) has made the launch buttons.
     app.connect("html-page-context", point_colab_at_sources, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
