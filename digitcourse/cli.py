@@ -10,6 +10,9 @@
     digitcourse report                         the class report again: grading/report.html, summary.csv
     digitcourse export canvas --roster R -o F  Canvas's gradebook import, from the gradebook
     digitcourse validate NOTEBOOK              what a student runs before submitting
+    digitcourse pdf NOTEBOOK [-o OUT.pdf]      a notebook as a PDF report
+    digitcourse submit NOTEBOOK                validate, PDF, and one zip to upload
+    digitcourse export gradescope NOTEBOOK     a Gradescope autograder (-o autograder.zip)
     digitcourse book [--profile P] [--jobs N] [--force] [--student]
                                                build the course book (re-executing what changed)
 
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="grading", metavar="DIR", help="where to write (default: grading)")
     _add_gradebook(report)
 
-    export = commands.add_parser("export", help="grades or an autograder for a course platform",
+    export = commands.add_parser("export", help="hand grades or an assignment to a course platform",
                                  description="Hand grades or the autograder to a course platform.")
     platforms = export.add_subparsers(dest="platform", required=True, metavar="PLATFORM", parser_class=_Parser)
     canvas = platforms.add_parser("canvas", help="Canvas's gradebook import, from the gradebook",
@@ -135,12 +138,31 @@ def build_parser() -> argparse.ArgumentParser:
     canvas.add_argument("--out", default="grading", metavar="DIR",
                         help="where the gradebook lies (default: grading)")
     _add_gradebook(canvas)
+    gradescope = platforms.add_parser("gradescope", help="a Gradescope autograder zip",
+                                      description="Write a Gradescope autograder for the instructor's notebook: "
+                                      "setup.sh, run_autograder and the grader, in Gradescope's layout.")
+    gradescope.add_argument("notebook", metavar="NOTEBOOK", help="the instructor's notebook")
+    gradescope.add_argument("-o", "--output", default="autograder.zip", metavar="ZIP",
+                            help="the zip to write (default: autograder.zip)")
 
     validate = commands.add_parser("validate", help="check a notebook before submitting it",
                                    description="Run a notebook as the grader does and list the cells "
                                    "that fail. Exit code 0 when every visible test passes, else 1.")
     validate.add_argument("notebook", metavar="NOTEBOOK", help="your notebook")
     _add_profile(validate, f"the profile to run in (default: {GRADING_PROFILE}, as the grader)")
+
+    pdf = commands.add_parser("pdf", help="render a notebook as a PDF report",
+                              description="Render an executed notebook (figures, tables, math, code, "
+                              "written answers) as a PDF, offline (pandoc, then typst).")
+    pdf.add_argument("notebook", metavar="NOTEBOOK", help="the notebook, executed")
+    pdf.add_argument("-o", "--out", metavar="OUT.pdf", help="the PDF to write (default: NOTEBOOK with .pdf)")
+
+    submit = commands.add_parser("submit", help="validate, write the PDF and zip both to upload",
+                                 description="Validate your notebook (a failing test is a warning), "
+                                 "render its PDF and write <assignment>.zip with both, ready to upload.")
+    submit.add_argument("notebook", metavar="NOTEBOOK", help="your notebook, executed")
+    submit.add_argument("--out", metavar="DIR", help="where the zip goes (default: the notebook's folder)")
+    _add_profile(submit, f"the profile the tests run in (default: {GRADING_PROFILE}, as the grader)")
 
     book = commands.add_parser("book", help="build the course book (jupyter-book)",
                                description="Execute the notebooks that changed since their last run "
@@ -211,12 +233,24 @@ def _run(args: argparse.Namespace) -> int:
         with Gradebook.open(_gradebook(args)) as book:
             export(book, Path(args.out))
         print(Path(args.out) / "report.html")
-    elif args.command == "export":
+    elif args.command == "export" and args.platform == "canvas":
         _export_canvas(args)
+    elif args.command == "export" and args.platform == "gradescope":
+        from .grading.gradescope import export_gradescope
+
+        print(export_gradescope(args.notebook, args.output))
     elif args.command == "validate":
         from .grading.validate import validate
 
         return 0 if validate(args.notebook, profile=args.profile) else 1
+    elif args.command == "pdf":
+        from .pdf import write_pdf
+
+        print(write_pdf(args.notebook, args.out))
+    elif args.command == "submit":
+        from .grading.submit import submit
+
+        print(submit(args.notebook, out=args.out, profile=args.profile))
     elif args.command == "book":
         from .book import build
 

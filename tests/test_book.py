@@ -1,7 +1,9 @@
 """The course book: built from the suite's executed notebooks (quick profile), checked as HTML.
 
 Both editions are built once per module: the instructor edition from the executed copies the conftest
-fixture made (nothing is executed again), the student edition from the released notebooks.
+fixture made (nothing is executed again), the student edition from the released notebooks. Both are
+built for a course repository other than the upstream one the notebooks name (COURSE), as an adopting
+instructor's would be.
 """
 from __future__ import annotations
 
@@ -14,16 +16,16 @@ from types import SimpleNamespace
 import nbformat
 import pandas as pd
 import pytest
-import yaml
 
 from digitcourse import book, book_cache, course, results
 from digitcourse.book_cache import CacheKey, stale_parts, stamp
-from digitcourse.course import STUDENT_BRANCH, notebooks
+from digitcourse.course import REPOSITORY_VARIABLE, STUDENT_BRANCH, UPSTREAM, notebooks
 from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.grading.release import leaked_solution_lines
 
 pytestmark = pytest.mark.xdist_group("book")  # one xdist worker builds the book, once
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")  # nbgrader's
+COURSE = "adopter-university/deep-learning-101"  # the course's repository the books are built for
 
 
 def _must_not_execute(source, output, **options):
@@ -37,13 +39,16 @@ def site(executed_notebooks) -> Path:
         executed_notebooks[source.stem]  # fails here, with its error, if the notebook did not run
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(book, "execute_notebook", _must_not_execute)
+        patch.setenv(REPOSITORY_VARIABLE, COURSE)
         return book.build("quick").parent
 
 
 @pytest.fixture(scope="module")
 def student_site() -> Path:
     """The student edition's HTML folder."""
-    return book.build("quick", student=True).parent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(REPOSITORY_VARIABLE, COURSE)
+        return book.build("quick", student=True).parent
 
 
 def page_text(page: Path) -> str:
@@ -59,7 +64,7 @@ def as_notebook(text: str) -> nbformat.NotebookNode:
 
 
 def repository_url() -> str:
-    return yaml.safe_load((book.BOOK / "_config.yml").read_text())["repository"]["url"]
+    return f"https://github.com/{COURSE}"
 
 
 @pytest.mark.slow
@@ -91,6 +96,16 @@ def test_colab_button_opens_the_source_notebook(site):
         colab = f"https://colab.research.google.com/github/{repository_url().removeprefix('https://github.com/')}"
         assert "Launch on Colab" in html
         assert f'href="{colab}/blob/main/notebooks/{source.name}"' in html
+
+
+@pytest.mark.slow
+def test_no_page_of_either_edition_names_the_upstream_repository(site, student_site):
+    for folder in (site, student_site):
+        pages = sorted([*folder.rglob("*.html"), *folder.glob("_sources/executed/*.ipynb")])  # and downloads
+        assert len(pages) > 2 * len(notebooks())
+        for page in pages:
+            assert UPSTREAM not in page.read_text(), f"{page} names {UPSTREAM}"
+    assert f'href="{repository_url()}"' in (site / "index.html").read_text()
 
 
 @pytest.mark.slow

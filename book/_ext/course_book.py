@@ -2,7 +2,9 @@
 
 - `course_edition` ("instructor" or "student", set in _config.yml under sphinx.config) becomes a Sphinx
   tag, so that a page's `{only}` blocks can say which edition the reader holds.
-- `{{ repository }}` is a link to the repository named in _config.yml.
+- The course's repository is digitcourse's (`digitcourse.course.home`, named in pyproject.toml): the
+  repository button, `{{ repository }}` (a link to it) and every page's links to the upstream repository
+  (a notebook's Colab badge and set-up cell, in the page and in its downloadable .ipynb) follow it.
 - The `{results-table}` directive collects the headline numbers each executed notebook recorded with
   `digitcourse.results.record_results`.
 - The `api-reference` directive (in an .rst page) documents every public module of `digitcourse` from its
@@ -31,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import digitcourse  # noqa: E402
 from digitcourse.book import EXECUTED  # noqa: E402
-from digitcourse.course import NOTEBOOKS, student_colab_links  # noqa: E402
+from digitcourse.course import NOTEBOOKS, course_links, home, student_colab_links  # noqa: E402
 from digitcourse.results import NOT_GIVEN, results_table  # noqa: E402
 
 EDITIONS = ("instructor", "student")
@@ -85,10 +87,25 @@ def add_edition_tag(app: Sphinx, config: Config) -> None:
     app.tags.add(config.course_edition)
 
 
-def add_repository_link(app: Sphinx, config: Config) -> None:
-    """`{{ repository }}` in a page: a link to the repository named in _config.yml."""
-    config.myst_substitutions = {**config.myst_substitutions,
-                                 "repository": f"<{config.html_theme_options['repository_url']}>"}
+def add_repository(app: Sphinx, config: Config) -> None:
+    """The course's repository for the repository button and `{{ repository }}` in a page (a link to it).
+
+    It is also a config value of its own, so that a build for another repository reads every page again."""
+    config.course_repository = home().repository
+    config.html_theme_options = {**config.html_theme_options, "repository_url": home().url}
+    config.myst_substitutions = {**config.myst_substitutions, "repository": f"<{home().url}>"}
+
+
+def point_links_at_the_course(app: Sphinx, docname: str, source: list[str]) -> None:
+    """A page's links to the upstream repository (a notebook's badge, its set-up cell) name the course's."""
+    source[0] = course_links(source[0])
+
+
+def point_downloads_at_the_course(app: Sphinx, error: Exception | None) -> None:
+    """The same in the copies of the pages' sources that the download button serves (_sources/)."""
+    if error is None:
+        for copy in Path(app.outdir, "_sources").rglob("*.ipynb"):
+            copy.write_text(course_links(copy.read_text()))
 
 
 def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
@@ -111,10 +128,13 @@ def point_colab_at_sources(app: Sphinx, pagename: str, templatename: str, contex
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("course_edition", "instructor", "env")
+    app.add_config_value("course_repository", "", "env")
     app.add_directive("results-table", ResultsTable)
     app.add_directive("api-reference", ApiReference)
     app.connect("config-inited", add_edition_tag)
-    app.connect("config-inited", add_repository_link)
+    app.connect("config-inited", add_repository)
+    app.connect("source-read", point_links_at_the_course)
+    app.connect("build-finished", point_downloads_at_the_course)
     # After sphinx-book-theme (priority 501) has made the launch buttons.
     app.connect("html-page-context", point_colab_at_sources, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,7 +12,10 @@
   the grader's process (`substitute`, ``dc.grading.substitute``, replaces an exercise the tested one
   calls);
 - `verdict` -- the instructor's test cells, run in the grader's process;
-- `validate` -- ``digitcourse validate``, the student's own check before submitting;
+- `validate` -- ``digitcourse validate``, the student's own check before submitting; `submit` --
+  ``digitcourse submit``, the hand-in (validated, with its PDF, in one zip);
+- `canvas` and `gradescope` -- ``digitcourse export``: Canvas's gradebook import, from the gradebook,
+  and the assignment as a Gradescope autograder;
 - `selftest` and `mutants` -- ``digitcourse check``, the instructor's self-test of an assignment;
 - `limits` (time and memory per submission) and `nbgrader_glue` (what nbgrader does for us).
 
