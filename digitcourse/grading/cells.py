@@ -19,6 +19,25 @@ from dataclasses import dataclass
 from nbformat import NotebookNode
 
 
+# nbgrader's delimiters, one pair per region: what lies between them is removed from the student version
+SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
+HIDDEN_TESTS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+MARKERS = (*SOLUTION, *HIDDEN_TESTS)
+
+
+def marked_lines(source: str, *regions: tuple[str, str]) -> list[range]:
+    """The numbers (1-based) of the lines strictly between a begin and an end marker of `regions`, one
+    range per region in the order of the cell `source`."""
+    found, begin = [], None
+    for number, line in enumerate(source.splitlines(), start=1):
+        if any(start in line for start, _ in regions):
+            begin = number
+        elif begin is not None and any(end in line for _, end in regions):
+            found.append(range(begin + 1, number))
+            begin = None
+    return found
+
+
 @dataclass(frozen=True)
 class GradedCell:
     """A cell that earns points: `auto` when the grader scores it (a test cell), else it is graded by

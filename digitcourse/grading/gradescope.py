@@ -34,8 +34,7 @@ from ..errors import ConfigError
 from ..files import atomic_path, atomic_write
 from ..pdf import read_notebook
 from . import sandbox
-from .cells import cell_role, grade_id, graded_cells
-from .release import REGIONS
+from .cells import HIDDEN_TESTS, cell_role, grade_id, graded_cells
 
 ASSIGNMENT = "assignment"  # the folder of the instructor's notebook in /autograder/source
 PROJECT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
@@ -147,7 +146,7 @@ def results_tests(instructors: nbformat.NotebookNode, row: dict[str, str]) -> li
     a row that is not "graded": every test failed)."""
     graded, notes = row.get("status") == "graded", _notes(row)
     hidden = {grade_id(cell) for cell in instructors.cells
-              if cell_role(cell) == "test" and REGIONS[1][0] in cell.source}
+              if cell_role(cell) == "test" and HIDDEN_TESTS[0] in cell.source}
     tests = []
     for cell in graded_cells(instructors):
         if not cell.auto:

@@ -36,6 +36,8 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .cells import SOLUTION, marked_lines
+
 _SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div,
           ast.Pow: ast.Mult, ast.MatMult: ast.Mult, ast.Mod: ast.FloorDiv}
 _COMPARISONS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
@@ -67,11 +69,8 @@ class Mutant:
 
 
 def solution_lines(source: str) -> range:
-    """The cell's lines (1-based) between ``### BEGIN SOLUTION`` and ``### END SOLUTION``."""
-    lines = source.splitlines()
-    begins = [n for n, line in enumerate(lines, start=1) if "BEGIN SOLUTION" in line]
-    ends = [n for n, line in enumerate(lines, start=1) if "END SOLUTION" in line]
-    return range(begins[0] + 1, ends[0]) if begins and ends else range(0)
+    """The cell's lines (1-based) between its first ``### BEGIN SOLUTION`` and ``### END SOLUTION``."""
+    return next(iter(marked_lines(source, SOLUTION)), range(0))
 
 
 def mutants(source: str) -> list[Mutant]:

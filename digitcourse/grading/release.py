@@ -21,10 +21,9 @@ import nbformat
 from ..course import course_links, notebooks, student_colab_links
 from ..errors import ConfigError, DigitcourseError
 from ..files import atomic_write
+from .cells import HIDDEN_TESTS, MARKERS, SOLUTION, marked_lines
 from .nbgrader_glue import generate_assignment
 
-# nbgrader's delimiters: what lies between them is removed from the student version
-REGIONS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
 INSTRUCTOR_TAG = "instructor"  # a cell only the instructor's version and book show
 
 
@@ -76,20 +75,15 @@ def is_instructor_only(cell: nbformat.NotebookNode) -> bool:
 def leaked_solution_lines(source: nbformat.NotebookNode, released: nbformat.NotebookNode) -> list[str]:
     """The lines of `released` that are a marker, a cell tagged INSTRUCTOR_TAG, or a solution,
     hidden-test or instructor-only line of `source` (and that `source` has nowhere else)."""
-    markers = [marker for region in REGIONS for marker in region]
     secret, public = set(), set()
     for cell in source.cells:
         is_answer = (cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")
                      or is_instructor_only(cell))
-        inside = False
-        for line in cell.source.splitlines():
-            if any(begin in line for begin, _ in REGIONS):
-                inside = True
-            elif any(end in line for _, end in REGIONS):
-                inside = False
-            elif line.strip():
-                (secret if inside or is_answer else public).add(line.strip())
+        inside = {number for region in marked_lines(cell.source, SOLUTION, HIDDEN_TESTS) for number in region}
+        for number, line in enumerate(cell.source.splitlines(), start=1):
+            if line.strip() and not any(marker in line for marker in MARKERS):
+                (secret if number in inside or is_answer else public).add(line.strip())
     secret -= public
     tagged = [f"a cell tagged {INSTRUCTOR_TAG!r}" for cell in released.cells if is_instructor_only(cell)]
     return tagged + [line.strip() for cell in released.cells for line in cell.source.splitlines()
-                     if line.strip() in secret or any(marker in line for marker in markers)]
+                     if line.strip() in secret or any(marker in line for marker in MARKERS)]
