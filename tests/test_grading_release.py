@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import nbformat
 import pytest
+from grading_support import TOY, cell_named, nbgrader, read, submit
 
-from digitcourse.course import REPOSITORY_VARIABLE, UPSTREAM, home, notebooks
+from digitcourse.course import REPOSITORY_VARIABLE, STUDENT_BRANCH, UPSTREAM, home, notebooks, student_colab_links
 from digitcourse.errors import DigitcourseError
 from digitcourse.grading import release as releasing
 from digitcourse.grading.release import INSTRUCTOR_TAG, is_instructor_only, leaked_solution_lines, release
 
+pytestmark = pytest.mark.xdist_group("grading_release")  # one xdist worker releases the notebooks once
+
 SOURCES = notebooks()
 ADOPTER = "adopter-university/deep-learning-101"  # a course repository that is not UPSTREAM
-
-
-def read(path):
-    return nbformat.read(path, as_version=4)
 
 
 def instructor_cells(notebook) -> list:
@@ -112,3 +111,59 @@ def test_the_course_home_defaults_to_the_github_remote_then_to_the_upstream(tmp_
     (tmp_path / "pyproject.toml").write_text('[tool.digitcourse]\nrepository = "dept/dl"\nstudent_branch = "pub"\n')
     assert home() == course.Home("dept/dl", "pub")
     assert home().url == "https://github.com/dept/dl"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [TOY, *SOURCES], ids=lambda path: path.stem)
+def test_no_released_file_holds_a_solution_or_hidden_test(path, tmp_path):
+    released = release([path], out=tmp_path)[0]
+    text = released.read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text
+    secret, public = set(), set()  # the lines of the source inside and outside solutions/hidden tests
+    for cell in read(path).cells:
+        written_answer = cell.cell_type == "markdown" and nbgrader(cell).get("solution")
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
+                inside = False
+            elif line.strip():
+                (secret if inside or written_answer else public).add(line.strip())
+    released_lines = {line.strip() for cell in read(released).cells for line in cell.source.splitlines()}
+    assert secret - public  # the source has solution lines to look for
+    assert not (secret - public) & released_lines
+    if path in SOURCES:  # the released Colab badge opens the student copy, not the source
+        title = read(released).cells[0].source
+        assert f"/blob/{STUDENT_BRANCH}/{path.stem}/{path.name})" in title, title
+        assert f"notebooks/{path.name}" not in text and f"notebooks/{path.name}" in read(path).cells[0].source
+
+
+def test_student_colab_links_rewrites_only_links_to_course_notebooks():
+    source = "https://colab.research.google.com/github/org/course/blob/main/notebooks/hw1.ipynb"
+    assert student_colab_links(f"[badge]({source}) and notebooks/hw1.ipynb") == (
+        f"[badge](https://colab.research.google.com/github/org/course/blob/{STUDENT_BRANCH}/hw1/hw1.ipynb)"
+        " and notebooks/hw1.ipynb")
+    other = "https://colab.research.google.com/github/org/course/blob/main/extra/demo.ipynb"
+    assert student_colab_links(other) == other
+
+
+def test_release_stops_with_nbgraders_reason_when_nbgrader_refuses_a_notebook(tmp_path):
+    notebook = read(TOY)
+    cell = cell_named(notebook, "test_relu_backward_sum")
+    del cell.metadata["nbgrader"]  # hidden tests in a cell that is no test cell
+    cell.source += "\n### BEGIN HIDDEN TESTS\nassert relu_backward(2.0, 1.0) == 2.0\n### END HIDDEN TESTS"
+    submit(tmp_path, "source", "toy", notebook)
+    with pytest.raises(DigitcourseError, match="RuntimeError: Hidden test region detected in a non-grade cell"):
+        release([tmp_path / "source" / "toy.ipynb"], out=tmp_path / "release")
+    assert not (tmp_path / "release").exists()
+
+
+def test_leak_check_finds_the_solution_lines_and_markers_of_an_unreleased_copy():
+    source = read(TOY)
+    leaks = leaked_solution_lines(source, source)
+    assert {"return np.std(x, ddof=1) / np.sqrt(len(x))", "return grad_out * (x > 0)",
+            "assert np.isclose(standard_error(np.array([2.0, 4.0])), 1.0)", "### BEGIN SOLUTION",
+            cell_named(source, "why_ddof").source} <= set(leaks)
+    assert "def standard_error(x):" not in leaks  # the student sees it too

@@ -1,51 +1,50 @@
-"""Grades an instructor can trust: `digitcourse release`, `grade` and `check` on fake submissions.
+"""``digitcourse grade``: grades an instructor can trust, on the toy assignment.
 
-Module fixtures run the grader a few times and serve all the assertions:
-- `toy_run`: the toy assignment (tests/fixtures_grading/) with every kind of submission in one grade
-  run: the solution, the blank release, one wrong answer per exercise, tampered ones, hostile ones
-  (every attack on the grader we know of), corrupt files, under short limits and 1 GiB of memory;
-- `course`: for every notebook in notebooks/, `digitcourse check` (the source earns full marks, the
-  blank release zero, each exercise blanked alone loses only its points, the mutation score) and one
-  grade run of its submissions of realistic wrong answers and correct forms (student_answers.py).
-Smaller tests cover the parts: the sandbox, the data that crosses, the merge, the mutants.
+The module fixture `toy_run` grades, in one run, every kind of toy submission (tests/fixtures_grading/):
+the solution, the blank release, one wrong answer per exercise, tampered ones, hostile ones (every
+attack on the grader we know of), corrupt files, under short limits and 1 GiB of memory. Smaller tests
+cover finding the submissions, the refusal to grade without the sandbox and the worker's task.
 """
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from html import unescape
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.api import Gradebook
-from student_answers import WRONG, answered, submissions
+from grading_support import (
+    ROOT,
+    TOY,
+    cell_named,
+    exercises,
+    grade_rows,
+    nbgrader,
+    needs_sandbox,
+    points,
+    read,
+    release_all,
+    run_cli,
+    submit,
+)
+from student_answers import answered
 
 from digitcourse import cli
-from digitcourse.course import STUDENT_BRANCH, notebooks, student_colab_links
-from digitcourse.errors import ConfigError, DigitcourseError
-from digitcourse.grading.selftest import check_notebook
-from digitcourse.grading.student import sandbox
+from digitcourse.errors import ConfigError
 from digitcourse.grading.grade import find_submissions
 from digitcourse.grading.limits import Limits
-from digitcourse.grading.release import leaked_solution_lines, release
-from digitcourse.grading.validate import validate
+from digitcourse.grading.student import sandbox
 from digitcourse.grading.worker import Task
 
-pytestmark = pytest.mark.xdist_group("grading")  # one xdist worker runs the shared grade runs
+pytestmark = pytest.mark.xdist_group("grading_toy")  # one xdist worker runs the shared grade run
 
-ROOT = Path(__file__).resolve().parent.parent
-TOY = Path(__file__).parent / "fixtures_grading" / "toy_assignment.ipynb"
-NOTEBOOKS = notebooks()
 TOY_LIMITS = ["--cell-timeout", "10", "--timeout", "30", "--memory", "1G"]  # a cell, the notebook, memory
-needs_sandbox = pytest.mark.needs("sandbox")
 
 # One wrong answer per exercise of the toy assignment: exercise -> (text of the solution, wrong text).
 # The course notebooks' wrong answers are in student_answers.py.
@@ -53,60 +52,9 @@ TOY_WRONG = {"standard_error": ("ddof=1", "ddof=0"),
              "relu_backward": ("return grad_out * (x > 0)", "return -grad_out * (x > 0)")}
 
 
-def nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def cell_named(notebook, name: str):
-    return next(cell for cell in notebook.cells if nbgrader(cell).get("grade_id") == name)
-
-
-def exercises(notebook) -> dict[str, list[str]]:
-    """Autograded exercise (solution code cell) -> the test cells after it, up to the next exercise."""
-    found: dict[str, list[str]] = {}
-    for cell in notebook.cells:
-        meta = nbgrader(cell)
-        if cell.cell_type == "code" and meta.get("solution") and not meta.get("grade"):
-            found[meta["grade_id"]] = tests = []
-        elif cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") and found:
-            tests.append(meta["grade_id"])
-    return found
-
-
-def points(notebook) -> dict[str, float]:
-    """Autograded test cell -> its points."""
-    return {nbgrader(cell)["grade_id"]: float(nbgrader(cell)["points"]) for cell in notebook.cells
-            if cell.cell_type == "code" and nbgrader(cell).get("grade") and not nbgrader(cell).get("solution")}
-
-
 def wrong_answer(notebook, exercise: str):
     """The toy `notebook` with the answer to `exercise` wrong (TOY_WRONG)."""
     return answered(notebook, {exercise: TOY_WRONG[exercise]})
-
-
-def read(path: Path):
-    return nbformat.read(path, as_version=4)
-
-
-def submit(folder: Path, student: str, assignment: str, notebook) -> Path:
-    (folder / student).mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, folder / student / f"{assignment}.ipynb")
-    return folder / student / f"{assignment}.ipynb"
-
-
-def run_cli(*args: str) -> None:
-    assert cli.main(list(args)) == 0
-
-
-def grade_rows(csv_path: Path) -> dict[tuple[str, str], dict[str, str]]:
-    with open(csv_path, newline="") as file:
-        return {(row["student"], row["assignment"]): row for row in csv.DictReader(file)}
-
-
-def release_all(sources: list[Path], out: Path) -> dict[str, object]:
-    """`digitcourse release` into `out`; the released notebooks by name."""
-    run_cli("release", *map(str, sources), "--out", str(out))
-    return {path.stem: read(out / path.stem / path.name) for path in sources}
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -373,15 +321,6 @@ def test_a_process_left_behind_dies_with_the_sandbox(toy_run):
 
 @pytest.mark.slow
 @needs_sandbox
-def test_memory_beyond_the_limit_is_one_note_and_the_rest_is_graded(toy_run):
-    row = row_of(toy_run, "memory_hog")
-    assert (row["status"], row["test_standard_error"], row["total"]) == ("graded", "2", "2")
-    assert "the kernel ran out of memory in cell 7 (the limit is 1 GiB): no later cell ran" in row["notes"]
-    assert row_of(toy_run, "many_processes")["total"] == "5"
-
-
-@pytest.mark.slow
-@needs_sandbox
 def test_the_network_is_off_and_output_is_capped(toy_run):
     assert not toy_run["reached"]  # the server on the grader's loopback heard nothing
     assert unescape(feedback_of(toy_run, "network")).count("refused [Errno") == 2
@@ -448,45 +387,28 @@ def test_changed_points_are_graded_out_of_the_instructors_points(toy_run):
     assert "the points of cell 'test_relu_backward_sum' were changed to 100: graded out of 1" in row["notes"]
 
 
-@pytest.mark.slow
-@needs_sandbox
-def test_endless_loop_is_stopped_at_the_cell_limit_and_the_rest_is_graded(toy_run):
-    row = row_of(toy_run, "endless_loop")
-    assert (row["status"], row["test_standard_error"], row["total"]) == ("graded", "0", "3")
-    assert "cell 5 ran out of time (at most 10 s a cell)" in row["notes"]
+# A submission stopped by a limit or by its own exit: what ran before counts, and one note says why.
+STOPPED = [  # student, the row's expected cells, the note
+    ("endless_loop", {"test_standard_error": "0", "total": "3"}, "cell 5 ran out of time (at most 10 s a cell)"),
+    ("loop_ignoring_interrupts", {"test_standard_error": "2", "total": "2"},
+     "the kernel stopped answering in cell 8"),
+    ("slow", {"test_standard_error": "2", "total": "2"}, "time limit of 30 s"),
+    ("sys_exit", {"test_standard_error": "0", "total": "3"},
+     "test_standard_error failed: NameError: name 'standard_error' is not defined"),
+    ("os_exit", {"test_standard_error": "2", "test_relu_backward_sum": "0", "total": "2"}, "the kernel died"),
+    ("memory_hog", {"test_standard_error": "2", "total": "2"},
+     "the kernel ran out of memory in cell 7 (the limit is 1 GiB): no later cell ran"),
+]
 
 
 @pytest.mark.slow
 @needs_sandbox
-def test_loop_ignoring_interrupts_scores_zero_from_there_on(toy_run):
-    row = row_of(toy_run, "loop_ignoring_interrupts")
-    assert (row["status"], row["test_standard_error"], row["total"]) == ("graded", "2", "2")
-    assert "the kernel stopped answering in cell 8" in row["notes"]
-
-
-@pytest.mark.slow
-@needs_sandbox
-def test_notebook_time_limit_stops_a_slow_submission(toy_run):
-    row = row_of(toy_run, "slow")
-    assert (row["status"], row["test_standard_error"], row["total"]) == ("graded", "2", "2")
-    assert "time limit of 30 s" in row["notes"]
-
-
-@pytest.mark.slow
-@needs_sandbox
-def test_sys_exit_fails_only_its_own_cell(toy_run):
-    row = row_of(toy_run, "sys_exit")
-    assert (row["status"], row["test_standard_error"], row["total"]) == ("graded", "0", "3")
-    assert "test_standard_error failed: NameError: name 'standard_error' is not defined" in row["notes"]
-
-
-@pytest.mark.slow
-@needs_sandbox
-def test_os_exit_scores_zero_for_the_cells_that_did_not_run(toy_run):
-    row = row_of(toy_run, "os_exit")
-    assert (row["status"], row["test_standard_error"], row["test_relu_backward_sum"], row["total"]) == \
-        ("graded", "2", "0", "2")
-    assert "the kernel died" in row["notes"]
+@pytest.mark.parametrize("student, expected, note", STOPPED, ids=[student for student, _, _ in STOPPED])
+def test_a_submission_stopped_by_a_limit_or_an_exit_keeps_what_ran_before_and_says_why(toy_run, student,
+                                                                                        expected, note):
+    row = row_of(toy_run, student)
+    assert row["status"] == "graded" and {name: row[name] for name in expected} == expected, row["notes"]
+    assert note in row["notes"]
 
 
 @pytest.mark.slow
@@ -538,122 +460,7 @@ def test_the_class_report_names_the_submissions_to_look_at_with_their_reasons(to
     assert "<td>stray</td><td>ungradeable: no source notebook" in report
 
 
-# Every course notebook: check, and the odd and the even exercises wrong --------------------------------
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """For each notebook: `check`'s report, and the rows of its submissions of `student_answers` (the
-    k-th realistic wrong answer of every exercise in "wrong_k", the correct answers written another way
-    in "right_forms"), all graded in one run."""
-    work = tmp_path_factory.mktemp("course")
-    folder = work / "submissions"
-    for path in NOTEBOOKS:
-        for student, (notebook, _) in submissions(path.stem, read(path)).items():
-            submit(folder, student, path.stem, notebook)
-    run_cli("grade", str(folder), "--jobs", "2", "--profile", "tiny", "--source", str(ROOT / "notebooks"),
-            "--out", str(work / "grading"))
-    reports = {path.stem: check_notebook(path) for path in NOTEBOOKS}
-    return dict(rows=grade_rows(work / "grading" / "grades.csv"), reports=reports)
-
-
-@pytest.mark.slow
-@needs_sandbox
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_digitcourse_check_passes_on_every_course_notebook(course, path):
-    report = course["reports"][path.stem]
-    assert report.problems == [], report.table(0.9)
-    assert report.source.startswith("earned") and report.blank.startswith("earned 0/")
-    assert all(exercise.score >= 0.9 for exercise in report.exercises)
-    assert sum(exercise.generic for exercise in report.exercises) > 0  # the generic kinds were tried
-
-
-@pytest.mark.slow
-@needs_sandbox
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_realistic_wrong_answers_lose_exactly_their_exercises_points_and_correct_forms_keep_them(course, path):
-    tests, most = exercises(read(path)), points(read(path))
-    assert set(WRONG[path.stem]) == set(tests), "every exercise has realistic wrong answers"
-    for student, (_, wrong) in submissions(path.stem, read(path)).items():
-        failing = {test for exercise in wrong for test in tests[exercise]}
-        row = course["rows"][(student, path.stem)]
-        assert row["status"] == "graded", row["notes"]
-        assert {name: float(row[name]) for name in most} == {
-            name: 0.0 if name in failing else value for name, value in most.items()}, (student, row["notes"])
-
-
-@pytest.mark.slow
-@needs_sandbox
-def test_check_fails_on_a_weakened_test_cell_naming_the_survivors(tmp_path):
-    weak = read(TOY)
-    test = cell_named(weak, "test_relu_backward")
-    test.source = test.source.replace("relu_backward(np.ones(3), np.array([4.0, -4.0, 0.0])), [1.0, 0.0, 0.0]",
-                                      "relu_backward(np.ones(2), np.array([4.0, -4.0])), [1.0, 0.0]")  # no 0
-    nbformat.write(weak, tmp_path / TOY.name)
-    report = check_notebook(tmp_path / TOY.name)
-    relu = next(exercise for exercise in report.exercises if exercise.name == "relu_backward")
-    assert relu.survivors == ["line 3: return grad_out * (x > 0)  ->  return grad_out * (x >= 0)"]
-    assert report.problems == ["relu_backward: its tests catch 86% of the mutants of its solution (the goal is 90%)"]
-    assert "Mutants no test caught:" in report.table(0.9)
-    assert cli.main(["check", str(tmp_path / TOY.name)]) == 1
-
-
-# The parts --------------------------------------------------------------------------------------------
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", [TOY, *NOTEBOOKS], ids=lambda path: path.stem)
-def test_no_released_file_holds_a_solution_or_hidden_test(path, tmp_path):
-    released = release([path], out=tmp_path)[0]
-    text = released.read_text()
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert marker not in text
-    secret, public = set(), set()  # the lines of the source inside and outside solutions/hidden tests
-    for cell in read(path).cells:
-        written_answer = cell.cell_type == "markdown" and nbgrader(cell).get("solution")
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
-                inside = False
-            elif line.strip():
-                (secret if inside or written_answer else public).add(line.strip())
-    released_lines = {line.strip() for cell in read(released).cells for line in cell.source.splitlines()}
-    assert secret - public  # the source has solution lines to look for
-    assert not (secret - public) & released_lines
-    if path in NOTEBOOKS:  # the released Colab badge opens the student copy, not the source
-        title = read(released).cells[0].source
-        assert f"/blob/{STUDENT_BRANCH}/{path.stem}/{path.name})" in title, title
-        assert f"notebooks/{path.name}" not in text and f"notebooks/{path.name}" in read(path).cells[0].source
-
-
-def test_student_colab_links_rewrites_only_links_to_course_notebooks():
-    source = "https://colab.research.google.com/github/org/course/blob/main/notebooks/hw1.ipynb"
-    assert student_colab_links(f"[badge]({source}) and notebooks/hw1.ipynb") == (
-        f"[badge](https://colab.research.google.com/github/org/course/blob/{STUDENT_BRANCH}/hw1/hw1.ipynb)"
-        " and notebooks/hw1.ipynb")
-    other = "https://colab.research.google.com/github/org/course/blob/main/extra/demo.ipynb"
-    assert student_colab_links(other) == other
-
-
-def test_release_stops_with_nbgraders_reason_when_nbgrader_refuses_a_notebook(tmp_path):
-    notebook = read(TOY)
-    cell = cell_named(notebook, "test_relu_backward_sum")
-    del cell.metadata["nbgrader"]  # hidden tests in a cell that is no test cell
-    cell.source += "\n### BEGIN HIDDEN TESTS\nassert relu_backward(2.0, 1.0) == 2.0\n### END HIDDEN TESTS"
-    submit(tmp_path, "source", "toy", notebook)
-    with pytest.raises(DigitcourseError, match="RuntimeError: Hidden test region detected in a non-grade cell"):
-        release([tmp_path / "source" / "toy.ipynb"], out=tmp_path / "release")
-    assert not (tmp_path / "release").exists()
-
-
-def test_leak_check_finds_the_solution_lines_and_markers_of_an_unreleased_copy():
-    source = read(TOY)
-    leaks = leaked_solution_lines(source, source)
-    assert {"return np.std(x, ddof=1) / np.sqrt(len(x))", "return grad_out * (x > 0)",
-            "assert np.isclose(standard_error(np.array([2.0, 4.0])), 1.0)", "### BEGIN SOLUTION",
-            cell_named(source, "why_ddof").source} <= set(leaks)
-    assert "def standard_error(x):" not in leaks  # the student sees it too
-
+# The parts ---------------------------------------------------------------------------------------------
 
 def test_a_workers_task_crosses_as_json_unchanged(tmp_path):
     task = Task("ann", "hw1", tmp_path / "submitted.ipynb", tmp_path / "templates" / "hw1", tmp_path,
@@ -691,54 +498,3 @@ def test_grading_refuses_to_run_without_the_sandbox_unless_told(tmp_path, monkey
     assert capsys.readouterr().err.strip() == (
         "digitcourse grade: DigitcourseError: the sandbox for student code (bubblewrap) is not available "
         "here: install it (apt-get install bubblewrap) or, to grade without it, pass --unsafe-no-sandbox.")
-
-
-@pytest.mark.slow
-def test_validate_passes_the_solution_and_fails_the_blank_release(tmp_path, capsys):
-    released = release([TOY], out=tmp_path)[0]
-    assert validate(TOY, profile="tiny") is True
-    assert validate(released, profile="tiny") is False
-    printed = capsys.readouterr().out
-    assert "every visible test passes" in printed
-    assert "4 graded cells that fail" in printed  # three tests, and the written answer
-    assert "NotImplementedError" in printed and "You did not provide a response" in printed
-
-
-@pytest.mark.slow
-def test_nbgrader_commands_work_on_the_notebooks_folder_with_the_repository_config(tmp_path):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "notebooks" / TOY.name).write_bytes(TOY.read_bytes())
-    (tmp_path / "nbgrader_config.py").write_bytes((ROOT / "nbgrader_config.py").read_bytes())
-    (tmp_path / "digitcourse").symlink_to(ROOT / "digitcourse")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-
-    def nbgrader_command(*args: str) -> None:
-        done = subprocess.run(["nbgrader", *args], cwd=tmp_path, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-
-    nbgrader_command("generate_assignment", TOY.stem)
-    submitted = tmp_path / "grading" / "submitted" / "bob" / TOY.stem
-    submitted.mkdir(parents=True)
-    (submitted / TOY.name).write_bytes(TOY.read_bytes())
-    nbgrader_command("autograde", TOY.stem)
-    assert (tmp_path / "release" / TOY.stem / TOY.name).exists()
-    with Gradebook(f"sqlite:///{tmp_path / 'grading' / 'nbgrader.db'}") as gradebook:
-        assert gradebook.find_submission(TOY.stem, "bob").score == 5.0  # the written answer waits
-
-
-@pytest.mark.skipif(not os.environ.get("DIGITCOURSE_GRADING_TIMING"),
-                    reason="a timing measurement (minutes): DIGITCOURSE_GRADING_TIMING=tiny (a profile) runs it")
-def test_two_jobs_grade_eight_submissions_in_under_60_percent_of_the_time_of_one(tmp_path):
-    path = ROOT / "notebooks" / "hw3_regularization.ipynb"
-    for student in range(8):
-        submit(tmp_path / "submissions", f"student{student}", path.stem, read(path))
-    seconds = {}
-    for jobs in (1, 2):
-        started = time.monotonic()
-        run_cli("grade", str(tmp_path / "submissions"), "--jobs", str(jobs), "--source", str(path.parent),
-                "--profile", os.environ["DIGITCOURSE_GRADING_TIMING"], "--out", str(tmp_path / str(jobs)))
-        seconds[jobs] = time.monotonic() - started
-        rows = grade_rows(tmp_path / str(jobs) / "grades.csv").values()
-        assert len(rows) == 8 and all(row["total"] == row["max"] for row in rows)
-    print(f"grading 8 submissions of {path.stem}: {seconds} s, ratio {seconds[2] / seconds[1]:.2f}")
-    assert seconds[2] < 0.6 * seconds[1]
