@@ -18,6 +18,9 @@ AVAILABLE = {
     "browser": (lambda: all(map(shutil.which, ("chromium", "chromedriver"))),
                 "Debian's chromium and its driver are not installed here: make install installs them "
                 "(apt-get install chromium chromium-driver)"),
+    "pdf": (lambda: all(map(shutil.which, ("pdftoppm", "pdftotext", "pdfinfo"))),
+            "poppler's pdftoppm, pdftotext and pdfinfo are not installed here: make install installs them "
+            "(apt-get install poppler-utils)"),
 }
 
 

@@ -41,7 +41,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(component): the test needs a component of system-packages.txt "
-                            "(sandbox, browser, postgresql); it fails where that cannot run, unless "
+                            "(sandbox, browser, postgresql, pdf); it fails where that cannot run, unless "
                             "DIGITCOURSE_WITHOUT names it")
 
 

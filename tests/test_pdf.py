@@ -2,7 +2,7 @@
 
 A small notebook written here carries outputs whose traces are unmistakable (a figure that is one red
 square, a pandas table of chosen numbers, a formula); hw3's quick run (the suite's executed copy)
-shows that a real notebook renders in time.
+shows that a real notebook renders with its numbers.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import io
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +30,8 @@ TABLE = pd.DataFrame({"test accuracy (%)": [97.83, 95.46], "seconds": [123.25, 4
                      index=pd.Index(["by hand", "dc.fit"], name="run"))
 FORMULA = (r"The penalty $\lambda_1 \sum_i |w_i| + \lambda_2 \sum_i w_i^2$ with "
            r"$\mathbf{W} \in \mathbb{R}^{10 \times 784}$.")
+
+pytestmark = pytest.mark.needs("pdf")  # poppler reads the PDFs back
 
 
 def poppler(command: str, *args: str) -> str:
@@ -112,12 +113,9 @@ def test_a_missing_notebook_is_one_line_and_nothing_is_written(tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_hw3s_quick_run_renders_in_under_a_minute_with_its_tables_numbers(executed_notebooks, tmp_path):
+def test_hw3s_quick_run_renders_with_its_tables_numbers(executed_notebooks, tmp_path):
     executed = executed_notebooks["hw3_regularization"]
-    started = time.perf_counter()
     assert cli.main(["pdf", str(executed), "-o", str(tmp_path / "hw3.pdf")]) == 0
-    seconds = time.perf_counter() - started
-    assert seconds < 60, f"hw3's PDF took {seconds:.0f} s (15 s on an idle machine)"
     pages = int(next(line for line in poppler("pdfinfo", str(tmp_path / "hw3.pdf")).splitlines()
                      if line.startswith("Pages:")).split()[1])
     assert pages >= 10
