@@ -455,7 +455,7 @@ def test_the_class_report_names_the_submissions_to_look_at_with_their_reasons(to
                             ("tampered", "read-only cell 'test_standard_error' was edited")]:
         assert f"<tr><td>{student}</td><td>" in report and reason in report.split(f"<td>{student}</td>")[1][:600]
     summary = (toy_run["out"] / "summary.csv").read_text().splitlines()
-    assert "toy_assignment,total,submissions,28" in summary
+    assert "toy_assignment,total,submissions,29" in summary
     assert "no_such_assignment,total,submissions,1" in summary  # the stray one has a section of its own
     assert "<td>stray</td><td>ungradeable: no source notebook" in report
 
