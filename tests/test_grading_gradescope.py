@@ -16,12 +16,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_support import TOY, cell_named
 
 from digitcourse import cli
 from digitcourse.errors import ConfigError
 from digitcourse.grading.gradescope import export_gradescope
 from digitcourse.grading.release import release
-from test_grading import TOY, cell_named
 
 pytestmark = pytest.mark.xdist_group("gradescope")
 TEST_FIELDS = {"name", "score", "max_score", "status", "output", "visibility"}

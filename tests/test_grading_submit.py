@@ -10,12 +10,12 @@ import zipfile
 
 import nbformat
 import pytest
+from grading_support import TOY  # the toy assignment
 
 from digitcourse import cli
 from digitcourse.errors import ConfigError
 from digitcourse.grading.release import release
 from digitcourse.grading.submit import submit
-from test_grading import TOY  # the toy assignment
 
 
 def test_submit_zips_the_notebook_and_its_pdf_named_for_the_assignment(tmp_path, capsys):

@@ -33,8 +33,8 @@ from ..course import GRADING_PROFILE, ROOT
 from ..errors import ConfigError
 from ..files import atomic_path, atomic_write
 from ..pdf import read_notebook
-from . import sandbox
 from .cells import HIDDEN_TESTS, cell_role, grade_id, graded_cells
+from .student import sandbox
 
 ASSIGNMENT = "assignment"  # the folder of the instructor's notebook in /autograder/source
 PROJECT_FILES = ("pyproject.toml", "constraints.txt", "README.md")
