@@ -16,7 +16,6 @@ the student's kernel; inside Gradescope the container is the sandbox), and the r
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -123,10 +122,9 @@ def main(root: str | os.PathLike) -> Path:
             student = Path(work) / "submissions" / "student"
             student.mkdir(parents=True)
             shutil.copyfile(submitted, student / source.name)
-            grades = grade(student.parent, out=Path(work) / "grading", source=source.parent, jobs=1,
-                           isolate=sandbox.available())
-            with open(grades, newline="") as file:
-                row = next(csv.DictReader(file))
+            [graded] = grade(student.parent, out=Path(work) / "grading", source=source.parent, jobs=1,
+                             isolate=sandbox.available())
+            row = graded.line()  # as grades.csv writes it
         why = "" if row["status"] == "graded" else f"The notebook could not be graded ({row['status']})."
     tests = results_tests(instructors, row)
     scored = [test for test in tests if test.score is not None]
