@@ -133,6 +133,13 @@ def test_models_that_differ_only_in_activation_are_not_stacked(digits):
     assert [type(model[2]).__name__ for model in trials.models] == ["ReLU", "Tanh"]
 
 
+def test_mlps_with_weight_dropout_train_under_vmap_and_not_as_plain_linear_stacks(digits):
+    models = [small_mlp(weight_dropout=0.3) for _ in range(2)]
+    assert Vectorized(models).stack is None  # the stack would skip the weight masks
+    trials = dc.run_trials(lambda: small_mlp(weight_dropout=0.3), digits, seeds=2, epochs=5, **QUIET)
+    assert trials.vectorized and (trials.final["test_accuracy"] > 0.5).all()
+
+
 def test_frozen_layers_stay_fixed_when_trials_are_stacked(digits):
     def build() -> torch.nn.Module:
         model = small_mlp()

@@ -29,10 +29,10 @@ class LinearStack:
 
     @staticmethod
     def fits(base: nn.Module) -> bool:
-        """Whether `base` is a Sequential this stack can run: Flatten (of all but the batch dim), Linear,
-        Dropout and elementwise activations."""
+        """Whether `base` is a Sequential this stack can run: Flatten (of all but the batch dim), Linear
+        (not a subclass, such as one that drops weights), Dropout and elementwise activations."""
         return isinstance(base, nn.Sequential) and all(
-            isinstance(layer, (nn.Linear, nn.Dropout, *ELEMENTWISE))
+            type(layer) in (nn.Linear, nn.Dropout) or isinstance(layer, ELEMENTWISE)
             or (isinstance(layer, nn.Flatten) and (layer.start_dim, layer.end_dim) == (1, -1))
             for layer in base)
 
