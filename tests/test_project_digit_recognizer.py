@@ -11,7 +11,7 @@ import pytest
 from digitcourse.course import NOTEBOOKS, ROOT, data_root
 from digitcourse.execute import execute_notebook
 from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read,
-                             tagged, text_of)
+                             shown, tagged, text_of)
 
 pytestmark = pytest.mark.xdist_group("project_digit_recognizer")  # one worker executes the notebook, and tests it
 PROJECT = "project_digit_recognizer"
@@ -20,6 +20,7 @@ OUTPUTS = {
     "data-figures": {"image/png": 3},  # class balance, samples, mean images
     "pixel-table": {"text/html": 1},
     "training-table": {"text/html": 1}, "curves-figure": {"image/png": 2}, "epochs-table": {"text/html": 1},
+    "more-models-table": {"text/html": 1}, "long-curves": {"image/png": 1, "text/html": 1},
     "per-class-table": {"text/html": 1}, "confusion-figure": {"image/png": 1},
     "mistakes-figure": {"image/png": 1},
     "cv-table": {"text/html": 1},
@@ -65,8 +66,21 @@ def test_project_quick_run_cross_validates_the_chosen_model_over_five_folds(exec
                      r"accuracy", text_of(tagged(notebook, "cv-table")))
     table = tagged(notebook, "models-table")[0].outputs[0]["data"]["text/html"]
     for row in ("simple CNN (fold 1)", "improved CNN (fold 1)", "5 fold models (mean ± SE)",
-                "ensemble of the 5 fold models", "ensemble + TTA (the submission)"):
+                "ensemble of the 5 fold models", "ensemble + TTA of the 5 fold models",
+                "improved CNN on all 1,500 images, 2 models (mean ± SE)",
+                "ensemble + TTA of the 2 models on all images (the submission)"):
         assert row in table, row
+
+
+@pytest.mark.slow
+def test_project_quick_run_trains_longer_an_mlp_baseline_and_with_early_stopping(executed_notebooks):
+    notebook = read(executed_notebooks[PROJECT])
+    table = shown(notebook, "more-models-table", "text/html")[0]
+    for row in ("simple CNN", "improved CNN", "improved CNN, 3 epochs", "MLP 784-256-128-10 (baseline)",
+                "simple CNN, early stopping"):
+        assert f"<th>{row}</th>" in table, row
+    assert "best epoch" in table and "stopped" in table
+    assert "2 improved CNNs x 2 epochs on 1,500 images" in text_of(tagged(notebook, "final-models"))
 
 
 @pytest.mark.slow
