@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_choice, check_number
@@ -17,27 +18,52 @@ NORMS = {None: None, "batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 INIT_SCHEMES = ("normal", "uniform", "xavier", "he")
 
 
+class WeightDropLinear(nn.Linear):
+    """A Linear layer with dropout on its weights (DropConnect): in training, each step multiplies the
+    weight matrix [out, in] by a fresh Bernoulli(1 - p) mask and divides it by 1 - p (as inverted
+    dropout does for units), so the whole weight is used as it is at evaluation. x: [N, in] -> [N, out].
+    """
+
+    def __init__(self, in_features: int, out_features: int, p: float):
+        super().__init__(in_features, out_features)
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, F.dropout(self.weight, self.p, self.training), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p}"
+
+
 def mlp(in_features: int, hidden: Sequence[int] = (256, 256), out_features: int = 10, *,
-        activation: str = "relu", dropout: float = 0.0, norm: str | None = None) -> nn.Sequential:
+        activation: str = "relu", dropout: float = 0.0, weight_dropout: float = 0.0,
+        norm: str | None = None) -> nn.Sequential:
     """A feed-forward net: flatten, then per hidden width Linear -> [norm] -> activation -> [dropout].
 
-    norm: None, "batch" (BatchNorm1d) or "layer" (LayerNorm). dropout: the drop probability in [0, 1).
+    norm: None, "batch" (BatchNorm1d) or "layer" (LayerNorm). dropout: the drop probability of the
+    hidden units in [0, 1). weight_dropout: the drop probability of each weight of every Linear layer
+    in [0, 1), a new mask at each training step (`WeightDropLinear`, report 001's dropout).
     """
     check_choice("activation", activation, ACTIVATIONS)
     if norm not in NORMS:
         check_choice("norm", norm, [k for k in NORMS if k])
     check_number("dropout", dropout, low=0, high=1, high_open=True)
+    check_number("weight_dropout", weight_dropout, low=0, high=1, high_open=True)
+
+    def linear(cin: int, cout: int) -> nn.Linear:
+        return WeightDropLinear(cin, cout, weight_dropout) if weight_dropout else nn.Linear(cin, cout)
+
     layers: list[nn.Module] = [nn.Flatten()]
     width = in_features
     for size in hidden:
-        layers.append(nn.Linear(width, size))
+        layers.append(linear(width, size))
         if norm:
             layers.append(NORMS[norm](size))
         layers.append(ACTIVATIONS[activation]())
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = size
-    layers.append(nn.Linear(width, out_features))
+    layers.append(linear(width, out_features))
     return nn.Sequential(*layers)
 
 

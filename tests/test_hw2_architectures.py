@@ -21,6 +21,7 @@ OUTPUTS = {
     "ensemble-table": {"text/html": 2}, "ensemble-figure": {"image/png": 1},
     "dropout-results": {"text/html": 1, "image/png": 1},
     "robustness-results": {"text/html": 1, "image/png": 1}, "adversarial-figure": {"image/png": 1},
+    "tradeoff-results": {"text/html": 1, "image/png": 1},
     "search-table": {"text/html": 1}, "search-figure": {"image/png": 1}, "search-best-table": {"text/html": 1},
     "grid-figure": {"image/png": 1}, "grid-table": {"text/html": 1},
     "lecun-parameters": {"text/html": 1}, "lecun-table": {"text/html": 1},
@@ -70,3 +71,14 @@ def test_hw2_lecun_nets_have_exactly_his_numbers_of_free_parameters(executed_not
 @pytest.mark.slow
 def test_hw2_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
     assert_compares_every_report_number(executed_notebooks[HW2], REPORT_NUMBERS)
+
+
+@pytest.mark.slow
+def test_hw2_quick_run_trains_adversarially_at_several_steps_and_tests_clean_and_attacked(executed_notebooks):
+    cell = tagged(read(executed_notebooks[HW2]), "tradeoff-results")[0]
+    table = next(o["data"]["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
+    for eps in ("0.00", "0.05", "0.10", "0.20", "0.30"):
+        assert f"<th>{eps}</th>" in table, eps
+    for column in ("clean", "FGSM at ε = 0.1", "FGSM at the training ε"):
+        assert column in table, column
+    assert re.search(r"\d+\.\d\d ± \d+\.\d\d", table)

@@ -14,7 +14,10 @@ OUTPUTS = {
     "followup-figure": {"image/png": 1}, "followup-table": {"text/html": 1},
     "penalty-table": {"text/html": 1}, "penalty-figures": {"image/png": 2},  # L1 and L2
     "norms-figure": {"image/png": 1, "text/html": 1},
+    "collapse-table": {"text/html": 1}, "collapse-figures": {"image/png": 2},  # L1 and L2
     "architecture-table": {"text/html": 1}, "architecture-figure": {"image/png": 1},
+    "runtime-table": {"text/html": 1}, "runtime-figure": {"image/png": 1},
+    "long-results": {"image/png": 1, "text/html": 1},
     "regression-search-table": {"text/html": 1}, "regression-table": {"text/html": 1},
     "regression-surfaces": {"image/png": 2}, "radius-table": {"text/html": 1},  # m = 100 and 1000
     "comparison-table": {"text/html": 1},
@@ -54,3 +57,22 @@ def test_hw4_quick_run_times_every_batch_size_and_grids_fifteen_architectures(ex
 @pytest.mark.slow
 def test_hw4_comparison_puts_every_number_of_the_report_beside_ours(executed_notebooks):
     assert_compares_every_report_number(executed_notebooks[HW4], REPORT_NUMBERS)
+
+
+@pytest.mark.slow
+def test_hw4_quick_run_scans_the_penalty_of_5e_3_up_to_a_loss_summed_over_the_batch(executed_notebooks):
+    table = shown(read(executed_notebooks[HW4]), "collapse-table", "text/html")[0]
+    for scale in ("x 1 (ours)", "x 16", "x 128 (a summed loss)"):
+        assert table.count(scale) == 2, scale  # for L1 and for L2
+    assert "highest validation accuracy (%)" in table and "stopped" in table
+
+
+@pytest.mark.slow
+def test_hw4_quick_run_times_every_architecture_and_trains_past_epoch_20(executed_notebooks):
+    notebook = read(executed_notebooks[HW4])
+    runtime = shown(notebook, "runtime-table", "text/html")[0]
+    for name in ("128", "512-384", "512-512-512", "128-96-72"):
+        assert f"<th>{name}</th>" in runtime, name
+    long_table = shown(notebook, "long-results", "text/html")[0]
+    assert "<th>20</th>" in long_table and "<th>25</th>" in long_table  # the quick profile's 25 epochs
+    assert "512-384 (depth 2): validation accuracy (%)" in long_table

@@ -32,6 +32,28 @@ def test_mlp_with_batch_norm_and_dropout_puts_norm_before_activation_and_dropout
     assert all(m.p == 0.3 for m in model if isinstance(m, nn.Dropout))
 
 
+def test_mlp_with_weight_dropout_masks_every_weight_matrix_in_training_only():
+    model = dc.models.mlp(64, (32,), 10, weight_dropout=0.5)
+    assert layer_types(model) == [nn.Flatten, dc.models.WeightDropLinear, nn.ReLU, dc.models.WeightDropLinear]
+    x = torch.rand(7, 64)
+    model.eval()
+    first = model[1]
+    assert torch.allclose(first(x), x @ first.weight.T + first.bias)  # evaluation: the whole weight
+    model.train()
+    torch.manual_seed(0)
+    masked = first(x)
+    torch.manual_seed(0)
+    mask = torch.nn.functional.dropout(torch.ones_like(first.weight), 0.5, True)  # the same draw: 0 or 2
+    assert torch.allclose(masked, x @ (first.weight * mask).T + first.bias, atol=1e-6)
+    assert 0.4 < float((mask == 0).float().mean()) < 0.6
+    assert not torch.allclose(first(x), masked)  # a new mask at each step
+
+
+def test_mlp_refuses_a_weight_dropout_of_one():
+    with pytest.raises(dc.ConfigError, match="weight_dropout"):
+        dc.models.mlp(64, (32,), 10, weight_dropout=1.0)
+
+
 def test_mlp_with_layer_norm_normalises_each_hidden_width():
     model = dc.models.mlp(784, (128, 64), 10, norm="layer")
     assert layer_types(model) == [nn.Flatten, nn.Linear, nn.LayerNorm, nn.ReLU,

@@ -24,7 +24,7 @@ from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.execute import execute_notebook, notebook_parameters
 from digitcourse.results import read_results
 from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, grading,
-                             is_test_cell, read, tagged, text_of)
+                             is_test_cell, read, shown, tagged, text_of)
 
 SOURCES = notebooks()
 HW3 = NOTEBOOKS / "hw3_regularization.ipynb"
@@ -38,6 +38,7 @@ HW3_OUTPUTS = {
     "study-table": {"text/html": 1}, "study-figures": {"image/png": 4},  # 2 figures per data set
     "search-table": {"text/html": 1}, "search-figure": {"image/png": 1},
     "best-table": {"text/html": 1, "image/png": 1},
+    "report-settings-table": {"text/html": 1}, "report-settings-figures": {"image/png": 2},
     "comparison-table": {"text/html": 1},
 }
 # Every number report 001 gives: keep 0.8, lambda 0.0005, learning rates 0.10 and 0.0010, trials from
@@ -159,6 +160,16 @@ def test_hw3_quick_run_studies_both_data_sets(executed_notebooks):
     notebook = read(executed_notebooks["hw3_regularization"])
     table = tagged(notebook, "study-table")[0].outputs[0]["data"]["text/html"]
     assert "Fashion-MNIST" in table and "MNIST" in table and "dropout + L2" in table
+
+
+@pytest.mark.slow
+@HW3_RUN
+def test_hw3_quick_run_trains_the_reports_own_settings_beside_ours(executed_notebooks):
+    table = shown(read(executed_notebooks["hw3_regularization"]), "report-settings-table", "text/html")[0]
+    for setting in ("none (ours)", "dropout + L2 (ours)", "none, lr 0.001, report's stopping",
+                    "dropout + L2, lr adjusted, report's stopping", "dropout on weights (report's)"):
+        assert setting in table, setting
+    assert "lowest trial (%)" in table and "highest trial (%)" in table and "SE (%)" in table
 
 
 @pytest.mark.slow

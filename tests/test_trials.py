@@ -133,6 +133,11 @@ def test_models_that_differ_only_in_activation_are_not_stacked(digits):
     assert [type(model[2]).__name__ for model in trials.models] == ["ReLU", "Tanh"]
 
 
+def test_mlps_with_weight_dropout_learn_as_a_stack(digits):
+    trials = dc.run_trials(lambda: small_mlp(weight_dropout=0.3), digits, seeds=2, epochs=5, **QUIET)
+    assert trials.vectorized and (trials.final["test_accuracy"] > 0.5).all()
+
+
 def test_frozen_layers_stay_fixed_when_trials_are_stacked(digits):
     def build() -> torch.nn.Module:
         model = small_mlp()
@@ -146,12 +151,12 @@ def test_frozen_layers_stay_fixed_when_trials_are_stacked(digits):
         assert torch.equal(model[1].weight, small_mlp()[1].weight)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("dropout", [dict(dropout=0.0), dict(dropout=0.3), dict(weight_dropout=0.3)])
 def test_stacked_mlps_compute_what_vmap_computes_with_the_same_dropout_masks(dropout):
     models = []
     for seed in range(4):
         torch.manual_seed(seed)
-        models.append(dc.models.mlp(784, (64, 32), 10, activation="tanh", dropout=dropout))
+        models.append(dc.models.mlp(784, (64, 32), 10, activation="tanh", **dropout))
     team = Vectorized(models)
     assert team.stack is not None
     team.train(True)
@@ -170,5 +175,6 @@ def test_stacked_mlps_compute_what_vmap_computes_with_the_same_dropout_masks(dro
 
 def test_only_plain_mlps_train_as_batched_matrix_products():
     assert LinearStack.fits(dc.models.mlp(784, (32,), 10, dropout=0.2))
+    assert LinearStack.fits(dc.models.mlp(784, (32,), 10, weight_dropout=0.2))
     assert not LinearStack.fits(dc.models.mlp(784, (32,), 10, norm="layer"))
     assert not LinearStack.fits(dc.models.cnn())

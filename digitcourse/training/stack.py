@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models import WeightDropLinear
+
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.Identity)
 
 
@@ -29,10 +31,10 @@ class LinearStack:
 
     @staticmethod
     def fits(base: nn.Module) -> bool:
-        """Whether `base` is a Sequential this stack can run: Flatten (of all but the batch dim), Linear,
-        Dropout and elementwise activations."""
+        """Whether `base` is a Sequential this stack can run: Flatten (of all but the batch dim), Linear
+        (plain, or dropping its weights), Dropout and elementwise activations."""
         return isinstance(base, nn.Sequential) and all(
-            isinstance(layer, (nn.Linear, nn.Dropout, *ELEMENTWISE))
+            type(layer) in (nn.Linear, WeightDropLinear, nn.Dropout) or isinstance(layer, ELEMENTWISE)
             or (isinstance(layer, nn.Flatten) and (layer.start_dim, layer.end_dim) == (1, -1))
             for layer in base)
 
@@ -43,6 +45,8 @@ class LinearStack:
         for name, layer in self.layers:
             if isinstance(layer, nn.Linear):
                 weight, bias = params[f"{name}.weight"], params.get(f"{name}.bias")
+                if isinstance(layer, WeightDropLinear):  # a mask per member: [S, out, in]
+                    weight = F.dropout(weight, layer.p, layer.training)
                 h = torch.bmm(weight, h) if bias is None else torch.baddbmm(bias.unsqueeze(2), weight, h)
             elif isinstance(layer, nn.Dropout):
                 h = F.dropout(h.transpose(1, 2).contiguous(), layer.p, layer.training).transpose(1, 2)
