@@ -256,15 +256,20 @@ def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path],
     (folder / "symlinked" / f"{name}.ipynb").symlink_to(paths["source"])
 
 
+def toy_sources(work: Path) -> tuple[Path, object, object]:
+    """The toy assignment copied to `work/source` and released into `work/release`: (the copy's path,
+    the toy notebook, its released version)."""
+    source = work / "source" / TOY.name
+    source.parent.mkdir()
+    source.write_bytes(TOY.read_bytes())
+    return source, read(TOY), release_all([TOY], work / "release")[TOY.stem]
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """release, then grade a folder of every kind of toy submission (jobs 2, tiny profile, short limits)."""
     work = tmp_path_factory.mktemp("toy")
-    source = work / "source" / TOY.name
-    source.parent.mkdir()
-    source.write_bytes(TOY.read_bytes())
-    toy = read(TOY)
-    released = release_all([TOY], work / "release")[TOY.stem]
+    source, toy, released = toy_sources(work)
     folder, out = work / "submissions", work / "grading"
     submit(folder, "solution", TOY.stem, toy)
     (folder / "blank" / TOY.stem).mkdir(parents=True)  # nbgrader's layout: <student>/<a>/<a>.ipynb
