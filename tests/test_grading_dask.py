@@ -136,6 +136,26 @@ def test_a_job_crosses_as_json_unchanged():
     assert dispatch.Job.from_json(job.to_json()) == job
 
 
+def test_a_killed_worker_is_a_failed_row_and_a_cancelled_future_a_lost_scheduler():
+    from concurrent.futures import Future
+
+    from distributed.scheduler import KilledWorker
+
+    killed = Future()
+    killed.set_exception(KilledWorker("grade_job-1", "tcp://127.0.0.1:1", 1))
+    row = dispatch.outcome(killed, "tcp://127.0.0.1:8786")
+    assert (row.status, row.notes) == ("failed", ["the Dask workers grading it died, as often as the scheduler allows"])
+    cancelled = Future()
+    cancelled.cancel()
+    with pytest.raises(dispatch.SchedulerLost, match="Lost the Dask scheduler at tcp://127.0.0.1:8786"):
+        dispatch.outcome(cancelled, "tcp://127.0.0.1:8786")
+
+
+def test_kernels_share_the_cores_of_the_busiest_machine():
+    nthreads = {"tcp://10.0.0.1:1": 2, "tcp://10.0.0.1:2": 2, "tcp://10.0.0.2:1": 1}
+    assert dispatch._threads(nthreads, {"tcp://10.0.0.1:1": 16, "tcp://10.0.0.1:2": 16, "tcp://10.0.0.2:1": 8}) == 4
+
+
 def test_no_scheduler_at_the_address_is_one_config_error(toy_class, monkeypatch):
     monkeypatch.setattr(dispatch, "CONNECT_TIMEOUT", 2)
     with pytest.raises(ConfigError, match="No Dask scheduler answers at tcp://127.0.0.1:9"):
