@@ -78,7 +78,8 @@ def cluster(tmp_path_factory):
     """A scheduler and two workers: (address, the two worker processes)."""
     folder = tmp_path_factory.mktemp("dask")
     file = folder / "scheduler.json"
-    quiet = dict(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1", OMP_NUM_THREADS="1")
+    quiet = dict(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1", DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0",
+                 OMP_NUM_THREADS="1")
     scheduler = start([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                        "--idle-timeout", "300s", "--scheduler-file", str(file)], folder / "scheduler.log", **quiet)
     processes = [scheduler]

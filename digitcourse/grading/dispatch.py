@@ -18,7 +18,9 @@ with a nanny): `executor` checks both before anything is submitted. A worker tha
 has its submission graded again elsewhere by the scheduler, up to its
 ``distributed.scheduler.allowed-failures`` (start the scheduler with
 DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1: once), then the submission is reported failed
-(`outcome`); a lost scheduler ends the run (`SchedulerLost`), the grades filed so far kept.
+(`outcome`). With DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0 a worker holds only the
+submission it grades (Dask's default sends it a second one to wait behind the first). A lost scheduler
+ends the run (`SchedulerLost`), the grades filed so far kept.
 """
 from __future__ import annotations
 
