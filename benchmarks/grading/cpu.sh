@@ -1,5 +1,6 @@
 #!/bin/sh
-# usage: cpu.sh LABEL COMMAND...   runs COMMAND in a cpuacct cgroup of its own; prints wall and CPU seconds of it and all it starts
+# usage: cpu.sh LABEL COMMAND...   runs COMMAND in a cgroup v1 cpuacct group of its own (as root); prints
+# its wall seconds and the CPU seconds of it and of every process it started (read once they have ended)
 label=$1; shift
 group=/sys/fs/cgroup/cpuacct/bench-$label-$$
 mkdir $group
@@ -7,5 +8,7 @@ start=$(date +%s.%N)
 sh -c "echo \$\$ > $group/cgroup.procs; exec \"\$@\"" sh "$@"
 rc=$?
 end=$(date +%s.%N)
-echo "$label: rc $rc, wall $(echo "$end - $start" | bc) s, CPU $(echo "scale=1; $(cat $group/cpuacct.usage) / 1000000000" | bc) s ($(tr '\n' ' ' < $group/cpuacct.stat) ticks)"
-rmdir $group 2>/dev/null
+waited=0
+while [ -s $group/cgroup.procs ] && [ $waited -lt 30 ]; do sleep 1; waited=$((waited + 1)); done  # a forkserver ends last
+echo "$label: rc $rc, wall $(echo "$end - $start" | bc) s, CPU $(echo "scale=1; $(cat $group/cpuacct.usage) / 1000000000" | bc) s"
+rmdir $group
