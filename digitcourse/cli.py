@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=GRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="the folder of submissions")
     grade.add_argument("--jobs", type=int, default=2, metavar="N", help="submissions graded at once (default: 2)")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                       help="grade on the workers of this Dask scheduler instead of here (--jobs is then unused)")
     grade.add_argument("--timeout", type=int, default=limits.notebook, metavar="S",
                        help=f"seconds a whole notebook may run (default: {limits.notebook})")
     grade.add_argument("--cell-timeout", type=int, default=limits.cell, metavar="S",
@@ -218,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
         limits = Limits(cell=args.cell_timeout, notebook=args.timeout, memory=parse_memory(args.memory))
         grade(args.submissions, out=args.out, source=args.source, jobs=args.jobs, limits=limits,
               profile=args.profile, isolate=not args.unsafe_no_sandbox, gradebook=_gradebook(args),
-              regrade=args.regrade)
+              regrade=args.regrade, scheduler=args.scheduler)
         print(Path(args.out) / "grades.csv")
     elif args.command == "mark":
         from .grading.gradebook import Gradebook

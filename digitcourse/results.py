@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 
 from .errors import ConfigError
@@ -46,6 +45,9 @@ def record_results(table: pd.DataFrame) -> None:
 
 def read_results(notebook: Path) -> pd.DataFrame:
     """The rows every `record_results` call left in an executed notebook: columns headline, ours, reference."""
+    import nbformat  # here, not at the top: every notebook's kernel imports this module, and nbformat
+    #                  (with jsonschema's format checkers) costs it 2.5 s of CPU it never needs
+
     rows = [row for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code"
             for output in cell.outputs for row in output.get("metadata", {}).get(RESULTS_KEY, [])]
     return pd.DataFrame(rows, columns=["headline", *COLUMNS])

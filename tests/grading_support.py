@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from student_answers import answered
 
 from digitcourse import cli
 from digitcourse.course import notebooks
@@ -15,6 +16,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TOY = Path(__file__).parent / "fixtures_grading" / "toy_assignment.ipynb"
 NOTEBOOKS = notebooks()
 needs_sandbox = pytest.mark.needs("sandbox")
+
+# One wrong answer per exercise of the toy assignment: exercise -> (text of the solution, wrong text).
+# The course notebooks' wrong answers are in student_answers.py.
+TOY_WRONG = {"standard_error": ("ddof=1", "ddof=0"),
+             "relu_backward": ("return grad_out * (x > 0)", "return -grad_out * (x > 0)")}
+
+
+def wrong_answer(notebook, exercise: str):
+    """The toy `notebook` with the answer to `exercise` wrong (TOY_WRONG)."""
+    return answered(notebook, {exercise: TOY_WRONG[exercise]})
 
 
 def nbgrader(cell) -> dict:
@@ -66,3 +77,12 @@ def release_all(sources: list[Path], out: Path) -> dict[str, object]:
     """`digitcourse release` into `out`; the released notebooks by name."""
     run_cli("release", *map(str, sources), "--out", str(out))
     return {path.stem: read(out / path.stem / path.name) for path in sources}
+
+
+def toy_sources(work: Path) -> tuple[Path, object, object]:
+    """The toy assignment copied to `work/source` and released into `work/release`: (the copy's path,
+    the toy notebook, its released version)."""
+    source = work / "source" / TOY.name
+    source.parent.mkdir()
+    source.write_bytes(TOY.read_bytes())
+    return source, read(TOY), release_all([TOY], work / "release")[TOY.stem]

@@ -284,7 +284,7 @@ def test_a_run_killed_mid_way_then_restarted_grades_only_the_rest_and_a_third_gr
     assert sorted(line.split("/")[0] for line in second.stderr.splitlines() if ": graded, " in line) == sorted(
         {"ann", "bob", "cid", "dan"} - set(kept))
     started = time.monotonic()
-    monkeypatch.setattr(grading, "_grade_one", lambda *args: pytest.fail("a submission was graded again"))
+    monkeypatch.setattr(grading.dispatch, "grade_job", lambda *args: pytest.fail("a submission was graded again"))
     rows = grading.grade(class_folder / "submissions", source=TOY.parent, out=class_folder / "grading")
     print(f"a run with nothing to grade took {time.monotonic() - started:.1f} s")
     assert [(row.student, row.status, row.total, row.max, row.scores["why_ddof"]) for row in rows] == [

@@ -8,19 +8,8 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from grading_support import (
-    NOTEBOOKS,
-    ROOT,
-    TOY,
-    cell_named,
-    exercises,
-    grade_rows,
-    needs_sandbox,
-    points,
-    read,
-    run_cli,
-    submit,
-)
+from grading_support import (NOTEBOOKS, ROOT, TOY, cell_named, exercises, grade_rows, needs_sandbox, points,
+                             read, run_cli, submit)
 from student_answers import WRONG, submissions
 
 from digitcourse import cli

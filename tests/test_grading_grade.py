@@ -19,21 +19,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_support import (
-    ROOT,
-    TOY,
-    cell_named,
-    exercises,
-    grade_rows,
-    nbgrader,
-    needs_sandbox,
-    points,
-    read,
-    release_all,
-    run_cli,
-    submit,
-)
-from student_answers import answered
+from grading_support import (ROOT, TOY, cell_named, exercises, grade_rows, nbgrader, needs_sandbox, points,
+                             read, run_cli, submit, toy_sources, wrong_answer)
 
 from digitcourse import cli
 from digitcourse.errors import ConfigError
@@ -45,17 +32,6 @@ from digitcourse.grading.worker import Task
 pytestmark = pytest.mark.xdist_group("grading_toy")  # one xdist worker runs the shared grade run
 
 TOY_LIMITS = ["--cell-timeout", "10", "--timeout", "30", "--memory", "1G"]  # a cell, the notebook, memory
-
-# One wrong answer per exercise of the toy assignment: exercise -> (text of the solution, wrong text).
-# The course notebooks' wrong answers are in student_answers.py.
-TOY_WRONG = {"standard_error": ("ddof=1", "ddof=0"),
-             "relu_backward": ("return grad_out * (x > 0)", "return -grad_out * (x > 0)")}
-
-
-def wrong_answer(notebook, exercise: str):
-    """The toy `notebook` with the answer to `exercise` wrong (TOY_WRONG)."""
-    return answered(notebook, {exercise: TOY_WRONG[exercise]})
-
 
 def fingerprint(folder: Path) -> dict[str, str]:
     """Every file under `folder` (not following links) -> its SHA-256, or the target of a link."""
@@ -208,11 +184,7 @@ def add_hostile_submissions(folder: Path, toy, released, paths: dict[str, Path],
 def toy_run(tmp_path_factory):
     """release, then grade a folder of every kind of toy submission (jobs 2, tiny profile, short limits)."""
     work = tmp_path_factory.mktemp("toy")
-    source = work / "source" / TOY.name
-    source.parent.mkdir()
-    source.write_bytes(TOY.read_bytes())
-    toy = read(TOY)
-    released = release_all([TOY], work / "release")[TOY.stem]
+    source, toy, released = toy_sources(work)
     folder, out = work / "submissions", work / "grading"
     submit(folder, "solution", TOY.stem, toy)
     (folder / "blank" / TOY.stem).mkdir(parents=True)  # nbgrader's layout: <student>/<a>/<a>.ipynb

@@ -1,9 +1,10 @@
 """Grading the course's notebooks: release, grade, validate, check. The modules, by job:
 
 - `release` -- ``digitcourse release``: the student version of a notebook, checked for leaks;
-- `grade` -- ``digitcourse grade``: every submission in its own sandbox, `jobs` at a time, filed in
-  the `gradebook` (SQLAlchemy; resumable) and exported from it as grades.csv, the `feedback` pages
-  and the `class_report` (``digitcourse report``); `worker` grades one submission (a `worker.Task`),
+- `grade` -- ``digitcourse grade``: every submission in its own sandbox, `jobs` at a time here or on
+  a Dask cluster (`dispatch`: one executor for both, a `dispatch.Job` in bytes), filed in the
+  `gradebook` (SQLAlchemy; resumable) and exported from it as grades.csv, the `feedback` pages and
+  the `class_report` (``digitcourse report``); `worker` grades one submission (a `worker.Task`),
   `cells` merges it with the instructor's cells, `report` is the result (`Graded`) and its `Row`;
 - `marking` -- ``digitcourse mark``: the web app for grading written answers, `answers` renders them
   as safe HTML;

@@ -8,11 +8,12 @@
 A submissions folder holds ``<student>/<assignment>.ipynb`` (or nbgrader's
 ``<student>/<assignment>/<assignment>.ipynb``); each assignment is graded against the instructor's
 notebook ``<source>/<assignment>.ipynb``. Per assignment, the released version is made once into a
-private template folder. Per submission, a worker process (`worker.py`) gets its own copy of the
-submitted file and its own scratch folder, and its kernel runs in its own sandbox: no submission can
-see or change the templates, another submission, the outputs or the grader. Only this process writes
-the outputs, each through a fresh temporary file renamed into place. A worker that crashes or overruns
-its limit gets a row saying so; the others are graded all the same.
+private template folder. Each submission is graded `jobs` at a time here, or on a Dask cluster
+(`scheduler`), through one executor (`dispatch.py`): a worker process (`worker.py`) gets the bytes of
+the submitted file and of the template, in a folder of its own, and its kernel runs in its own sandbox:
+no submission can see or change the templates, another submission, the outputs or the grader. Only
+this process writes the outputs, each through a fresh temporary file renamed into place. A worker that
+crashes or overruns its limit gets a row saying so; the others are graded all the same.
 
 Each result is filed in the gradebook (`gradebook.py`) as it arrives, so a run that is stopped loses
 only the submissions in flight; a submission whose notebook, instructor's notebook and profile are
@@ -22,32 +23,25 @@ and the class report are then exported from the gradebook, a grader's marks incl
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import shutil
 import stat
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks import check_choice, check_number
 from ..course import GRADING_PROFILE, PROFILES
 from ..errors import ConfigError, DigitcourseError
+from . import dispatch
 from .class_report import write_report
 from .feedback import write_feedback
 from .gradebook import Gradebook, Question
 from .limits import Limits
 from .report import Graded, Row, write_grades
 from .student import sandbox
-
-# Each worker is forked from a server process that imported what every worker needs (torch, nbformat,
-# nbconvert, the grading modules: 3 to 4 s of CPU per worker otherwise) and ran nothing else; no
-# student code ever runs in a worker or in the server.
-WORKERS = multiprocessing.get_context("forkserver")
-WORKERS.set_forkserver_preload(["digitcourse.grading.worker", "torch", "nbconvert"])
-
 
 @dataclass(frozen=True)
 class Submission:
@@ -81,7 +75,7 @@ def find_submissions(folder: str | os.PathLike) -> list[Submission]:
 def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
           source: str | os.PathLike = "notebooks", jobs: int = 2, limits: Limits = Limits(),
           profile: str = GRADING_PROFILE, isolate: bool = True, gradebook: str | os.PathLike | None = None,
-          regrade: bool = False) -> list[Row]:
+          regrade: bool = False, scheduler: str | None = None) -> list[Row]:
     """Autograde every submission in the folder `submissions`; returns their rows (`report.Row`).
 
     source: the folder of the instructor's notebooks (the solutions), `<assignment>.ipynb` each.
@@ -90,7 +84,8 @@ def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
     isolate: False grades without bubblewrap (student code can then read and write what the grader
     can); by default grading refuses to start where the sandbox is not available.
     gradebook: a file or an SQLAlchemy URL (default `out/gradebook.db`). regrade: grade again the
-    submissions the gradebook holds unchanged (a grader's marks stay).
+    submissions the gradebook holds unchanged (a grader's marks stay). scheduler: the address of a Dask
+    scheduler (tcp://HOST:8786) whose workers grade instead of this machine (`jobs` is then unused).
     Writes, from the whole gradebook: `out/grades.csv` (one row per submission: student, assignment,
     status, the points of each graded cell, total and max of the autograded points, manual_max,
     notes), each student's feedback `out/feedback/<student>/<assignment>/<assignment>.html`, and the
@@ -104,7 +99,7 @@ def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
         raise ConfigError(f"{source} holds no instructor's notebook for the submitted assignments "
                           f"({', '.join(sorted(sources))}): pass --source with the folder of "
                           "<assignment>.ipynb.")
-    if isolate and not sandbox.available():  # after the arguments: a typo is reported as a typo
+    if isolate and scheduler is None and not sandbox.available():  # after the arguments: a typo stays a typo
         raise DigitcourseError(f"{sandbox.WHY_NOT}.")
     out = Path(out)
     hashes = {assignment: _hash(path.read_bytes()) for assignment, path in sources.items() if path.is_file()}
@@ -119,17 +114,20 @@ def grade(submissions: str | os.PathLike, *, out: str | os.PathLike = "grading",
             work = Path(work)
             for assignment in sorted({s.assignment for s in pending if s.assignment in hashes}):
                 book.set_questions(assignment, _template(sources[assignment], work / "templates" / assignment))
-            threads = max(1, (os.cpu_count() or 1) // jobs)
-            with ThreadPoolExecutor(jobs) as pool:
-                futures = {pool.submit(_grade_one, submission, number, work, limits, profile, isolate,
-                                       threads): submission
-                           for number, submission in enumerate(pending) if submission.assignment in hashes}
+            with dispatch.executor(jobs, scheduler, isolate) as (pool, threads):
+                futures = {}
                 for submission in pending:
+                    content, refused = _read_submission(submission.path)
                     if submission.assignment not in hashes:
                         _file(book, submission, Graded.failure(
                             "ungradeable", f"no source notebook {sources[submission.assignment]}"), fingerprints)
+                    elif refused:
+                        _file(book, submission, Graded.failure("ungradeable", refused), fingerprints)
+                    else:
+                        job = _job(submission, content, work / "templates", limits, profile, isolate, threads)
+                        futures[pool.submit(dispatch.grade_job, job)] = submission
                 for future in as_completed(futures):
-                    _file(book, futures[future], future.result(), fingerprints)
+                    _file(book, futures[future], dispatch.outcome(future, scheduler), fingerprints)
         export(book, out)
         return [row for s in found for row in book.rows(s.assignment, student=s.student)]
 
@@ -155,7 +153,7 @@ def _file(book: Gradebook, submission: Submission, graded: Graded,
 def _template(source: Path, folder: Path) -> list[Question]:
     """The assignment's private template: the instructor's notebook and its released version, side by
     side in `folder`; returns its graded cells with their prompts and model answers."""
-    import nbformat  # here and in `_grade_one`, what grading needs: a run with nothing to grade starts faster
+    import nbformat  # here and in the worker, what grading needs: a run with nothing to grade starts faster
 
     from .cells import cell_role, grade_id, graded_cells
     from .nbgrader_glue import generate_assignment
@@ -175,38 +173,12 @@ def _template(source: Path, folder: Path) -> list[Question]:
             for cell in graded_cells(nbformat.read(folder / "release.ipynb", as_version=4))]
 
 
-def _grade_one(submission: Submission, number: int, work: Path, limits: Limits, profile: str,
-               isolate: bool, threads: int) -> Graded:
-    """Grade one submission in a worker process; its result, or a failure if the worker could not."""
-    from .worker import RESULT, Task, run_logged
-
-    folder = work / "workers" / str(number)
-    folder.mkdir(parents=True, mode=0o700)
-    copied = folder / "submitted.ipynb"
-    content, refused = _read_submission(submission.path)
-    if refused:
-        return Graded.failure("ungradeable", refused)
-    copied.write_bytes(content)
-    task = Task(submission.student, submission.assignment, copied, work / "templates" / submission.assignment,
-                folder, folder / "scratch", limits, profile, isolate, threads)
-    (folder / "task.json").write_text(task.to_json())
-    limit = limits.notebook + Limits.GRACE
-    worker = WORKERS.Process(target=run_logged, args=(str(folder / "task.json"), str(folder / "worker.log"),
-                                                      os.getpid()))
-    worker.start()
-    worker.join(limit)
-    if worker.is_alive():
-        try:
-            os.killpg(worker.pid, 9)  # the worker leads a session of its own: its kernel and sandbox too
-        except ProcessLookupError:
-            worker.kill()
-        worker.join()
-        return Graded.failure("failed", f"grading was stopped at its limit of {limit} s", limit=True)
-    code = worker.exitcode
-    if (folder / RESULT).exists():
-        return Graded.from_json((folder / RESULT).read_text())
-    lines = (folder / "worker.log").read_text(errors="replace").strip().splitlines()
-    return Graded.failure("failed", f"the grader crashed (exit code {code}): {lines[-1] if lines else ''}")
+def _job(submission: Submission, content: bytes, templates: Path, limits: Limits, profile: str, isolate: bool,
+         threads: int) -> str:
+    """The `dispatch.Job` that grades `submission` (its notebook's bytes `content`), as JSON."""
+    template = templates / submission.assignment
+    return dispatch.Job(submission.student, submission.assignment, content, (template / "source.ipynb").read_bytes(),
+                        (template / "release.ipynb").read_bytes(), limits, profile, isolate, threads).to_json()
 
 
 def _read_submission(path: Path) -> tuple[bytes, str]:
