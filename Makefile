@@ -37,7 +37,7 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: is tests/ missing?"; fi; exit $$rc
 
 book: install
-	$(PY) -m digitcourse book --profile $(PROFILE) --jobs $(JOBS) $(if $(filter 1,$(STUDENT)),--student)
+	$(PY) -m digitcourse book --profile $(PROFILE) --jobs $(JOBS) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(filter 1,$(STUDENT)),--student)
 
 benchmark: install
 	$(PY) benchmarks/run.py

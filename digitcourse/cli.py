@@ -13,7 +13,7 @@
     digitcourse pdf NOTEBOOK [-o OUT.pdf]      a notebook as a PDF report
     digitcourse submit NOTEBOOK                validate, PDF, and one zip to upload
     digitcourse export gradescope NOTEBOOK     a Gradescope autograder (-o autograder.zip)
-    digitcourse book [--profile P] [--jobs N] [--force] [--student]
+    digitcourse book [--profile P] [--jobs N | --scheduler A] [--force] [--student]
                                                build the course book (re-executing what changed)
 
 A mistake in the command line (or a ConfigError) prints one line and exits with code 2; another
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--force", action="store_true", help="execute every notebook, changed or not")
     book.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="notebooks executed at once, sharing the cores (default: 1)")
+    book.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                      help="execute the notebooks on the workers of this Dask scheduler (--jobs is then unused)")
     book.add_argument("--student", action="store_true",
                       help="the student edition: no solutions, nothing executed")
     return parser
@@ -256,7 +258,8 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "book":
         from .book import build
 
-        print(build(profile=args.profile, student=args.student, force=args.force, jobs=args.jobs))
+        print(build(profile=args.profile, student=args.student, force=args.force, jobs=args.jobs,
+                    scheduler=args.scheduler))
     return 0
 
 

@@ -22,7 +22,8 @@ import pytest
 import torch
 from filelock import FileLock
 
-from digitcourse.book import EXECUTED, run_notebook
+from digitcourse.book import EXECUTED
+from digitcourse.book.runs import run_notebook
 from digitcourse.course import NOTEBOOKS
 from digitcourse.errors import DigitcourseError
 from components import require

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from html import unescape
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,10 +17,14 @@ from types import SimpleNamespace
 import nbformat
 import pandas as pd
 import pytest
+from dask_cluster import dask_cluster, kill_tree, wait_until
 
-from digitcourse import book, book_cache, course, results
-from digitcourse.book_cache import CacheKey, stale_parts, stamp
+from digitcourse import book, course, results
+from digitcourse.book import cache as book_cache
+from digitcourse.book import runs
+from digitcourse.book.cache import CacheKey, stale_parts, stamp
 from digitcourse.course import REPOSITORY_VARIABLE, STUDENT_BRANCH, UPSTREAM, notebooks
+from digitcourse.cluster import SchedulerLost
 from digitcourse.errors import ConfigError, DigitcourseError
 from digitcourse.grading.release import leaked_solution_lines
 
@@ -122,8 +127,9 @@ def test_api_reference_documents_every_module_and_shows_examples_as_code(site):
 @pytest.mark.slow
 def test_the_page_beyond_one_machine_shows_the_cluster_and_database_commands(site):
     text = page_text(site / "beyond_one_machine.html")
-    for command in ("dask scheduler --host 127.0.0.1 --port 8786", "SLURMCluster(",
-                    "postgresql+psycopg://", "-p study_storage"):
+    for command in ("dask scheduler --host 127.0.0.1 --port 8786", "SCHEDULER__WORKER_SATURATION=1.0",
+                    "SLURMCluster(", "digitcourse book --scheduler tcp://HOST:8786", "postgresql+psycopg://",
+                    "-p study_storage"):
         assert command in text, f"the page lacks {command!r}"
 
 
@@ -228,7 +234,7 @@ def small_course(tmp_path, monkeypatch) -> dict[str, list]:
         notebook.metadata["papermill"] = {"parameters": {"profile": profile}, "exception": None}
         nbformat.write(notebook, output)
 
-    monkeypatch.setattr(book, "execute_notebook", execute)
+    monkeypatch.setattr(runs, "execute_notebook", execute)
     return calls
 
 
@@ -236,7 +242,8 @@ def test_a_second_build_executes_nothing_and_says_each_copy_is_reused(small_cour
     book.build("tiny")
     assert small_course["executed"] == ["hw0_a", "hw0_b"]
     first = capsys.readouterr().out
-    assert "hw0_a: started (no finished run)" in first and re.search(r"hw0_b: finished in \d+\.\d min", first)
+    assert "hw0_a: queued (no finished run)\nhw0_b: queued (no finished run)\nhw0_a: started\n" in first
+    assert re.search(r"hw0_b: finished in \d+\.\d min", first)
 
     book.build("tiny")
     assert small_course["executed"] == ["hw0_a", "hw0_b"]  # nothing more
@@ -251,22 +258,22 @@ def test_an_edited_or_touched_notebook_is_executed_again_alone(small_course, cap
     write_notebook(source, "print('edited')")
     book.build("tiny")
     assert small_course["executed"] == ["hw0_a", "hw0_b", "hw0_b"]
-    assert "hw0_b: started (source changed)" in capsys.readouterr().out
+    assert "hw0_b: queued (source changed)" in capsys.readouterr().out
 
     later = (book.EXECUTED / "hw0_a.ipynb").stat().st_mtime + 10
     os.utime(course.NOTEBOOKS / "hw0_a.ipynb", (later, later))  # `touch`: make's way to ask for a run
     book.build("tiny")
     assert small_course["executed"] == ["hw0_a", "hw0_b", "hw0_b", "hw0_a"]
-    assert "hw0_a: started (source touched)" in capsys.readouterr().out
+    assert "hw0_a: queued (source touched)" in capsys.readouterr().out
 
 
 def test_another_profile_or_force_executes_every_notebook_again(small_course, capsys):
     book.build("tiny")
     book.build("quick")
-    assert "hw0_a: started (parameters changed)" in capsys.readouterr().out
+    assert "hw0_a: queued (parameters changed)" in capsys.readouterr().out
     book.build("quick", force=True)
     assert small_course["executed"] == ["hw0_a", "hw0_b"] * 3
-    assert "hw0_b: started (forced)" in capsys.readouterr().out
+    assert "hw0_b: queued (forced)" in capsys.readouterr().out
 
 
 def test_a_copy_is_stale_when_the_library_or_the_data_changed(tmp_path, monkeypatch):
@@ -316,7 +323,7 @@ def test_jobs_execute_notebooks_side_by_side_then_render_once(tmp_path, monkeypa
     assert max(start for start, _ in spans) < min(end for _, end in spans)  # the cells overlapped
     assert len(renders) == 1
     out = capfd.readouterr().out
-    assert out.count("started (no finished run)") == 2 and out.count("finished in") == 2
+    assert out.count("queued (no finished run)") == 2 and out.count(": started") == 2 and out.count("finished in") == 2
     book.build("tiny", jobs=2)
     assert capfd.readouterr().out.count("reused") == 2
 
@@ -324,3 +331,67 @@ def test_jobs_execute_notebooks_side_by_side_then_render_once(tmp_path, monkeypa
 def test_build_rejects_an_unknown_profile():
     with pytest.raises(ConfigError, match="did you mean 'quick'"):
         book.build("quik")
+
+
+def test_a_run_and_its_result_cross_as_json_unchanged():
+    run = runs.NotebookRun("hw0.ipynb", b"\xff not json", {"profile": "tiny", "seed": 3}, "digest", 2, "/book/hw0.ipynb")
+    assert runs.NotebookRun.from_json(run.to_json()) == run
+    result = runs.Executed(b'{"cells": []}', "hw0.ipynb failed in In [2]", 1.25, "node3")
+    assert runs.Executed.from_json(result.to_json()) == result
+
+
+# The book on a Dask cluster: a real scheduler and worker on 127.0.0.1 (dask_cluster.py).
+@pytest.fixture
+def dask_course(tmp_path, monkeypatch) -> Path:
+    """notebooks hw0_a (prints where it ran) and hw0_b, the book never rendered; returns the folder
+    its executed copies go to."""
+    (tmp_path / "notebooks").mkdir()
+    write_notebook(tmp_path / "notebooks" / "hw0_a.ipynb", "import socket, os\nprint(os.getpid(), socket.gethostname())")
+    write_notebook(tmp_path / "notebooks" / "hw0_b.ipynb", "print('b')")
+    monkeypatch.setattr(course, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(book, "EXECUTED", tmp_path / "executed")
+    monkeypatch.setattr(book, "render", lambda folder: folder / "index.html")
+    return tmp_path / "executed"
+
+
+@pytest.mark.slow
+def test_the_cluster_executes_the_notebooks_and_a_later_build_here_reuses_them(dask_course, tmp_path, capfd):
+    with dask_cluster(tmp_path / "cluster", workers=2) as cluster:
+        book.build("tiny", scheduler=cluster.address)
+        out = capfd.readouterr().out
+        workers = {process.pid for process in cluster.workers}
+    for name in ("hw0_a", "hw0_b"):
+        assert f"{name}: queued (no finished run)" in out and f"{name}: started on " in out  # printed on a worker
+        assert re.search(fr"{name}: finished in \d+\.\d min on \S+", out)
+    printed = nbformat.read(dask_course / "hw0_a.ipynb", as_version=4).cells[-1].outputs[0].text
+    assert int(printed.split()[0]) not in workers | {os.getpid()}  # a kernel the worker started
+    book.build("tiny")  # here, with no cluster: the copies made there are valid here
+    assert capfd.readouterr().out.count("reused (nothing changed since its tiny run)") == 2
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_ends_the_build_with_one_error_and_the_finished_copies_stay(dask_course, tmp_path):
+    write_notebook(course.NOTEBOOKS / "hw0_b.ipynb", "import time\ntime.sleep(120)")
+    with dask_cluster(tmp_path / "cluster", workers=2) as cluster:
+        def kill_once_hw0_a_is_in() -> None:  # while hw0_b sleeps
+            wait_until(lambda: (dask_course / "hw0_a.ipynb").exists(), 300)
+            kill_tree(cluster.scheduler)
+
+        killer = threading.Thread(target=kill_once_hw0_a_is_in)
+        killer.start()
+        with pytest.raises(SchedulerLost, match=r"Lost the Dask scheduler at tcp://127\.0\.0\.1:\d+: the executed "
+                                                r"copies written so far are kept"):
+            book.build("tiny", scheduler=cluster.address)
+        killer.join()
+    assert stale_parts(course.NOTEBOOKS / "hw0_a.ipynb", dask_course / "hw0_a.ipynb",
+                       CacheKey.of(course.NOTEBOOKS / "hw0_a.ipynb", {"profile": "tiny"})) == []
+    assert not (dask_course / "hw0_b.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_with_another_digitcourse_refuses_the_run(dask_course, tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "library_digest", lambda: "the instructor's edited digitcourse")
+    with dask_cluster(tmp_path / "cluster", workers=1) as cluster:
+        with pytest.raises(DigitcourseError, match="has another digitcourse than the one that asked for "
+                                                   "hw0_a.ipynb: install the same source there"):
+            book.build("tiny", scheduler=cluster.address)

@@ -1,8 +1,9 @@
 """``digitcourse check`` on every course notebook, and the realistic wrong answers of student_answers.py.
 
-The module fixture `course` runs, for every notebook in notebooks/, `digitcourse check` (the source
-earns full marks, the blank release zero, each exercise blanked alone loses only its points, the
-mutation score) and one grade run of its submissions of realistic wrong answers and correct forms.
+The module fixture `course` runs, for each notebook in notebooks/ (an xdist group of its own),
+`digitcourse check` (the source earns full marks, the blank release zero, each exercise blanked alone
+loses only its points, the mutation score) and one grade run of its submissions of realistic wrong
+answers and correct forms.
 """
 from __future__ import annotations
 
@@ -15,30 +16,30 @@ from student_answers import WRONG, submissions
 from digitcourse import cli
 from digitcourse.grading.selftest import check_notebook
 
-pytestmark = pytest.mark.xdist_group("grading_course")  # one xdist worker runs the shared check and grade run
+# One xdist group per notebook: the two workers share the notebooks' checks and grade runs out.
+BY_NOTEBOOK = [pytest.param(path, id=path.stem, marks=pytest.mark.xdist_group(f"grading_course_{path.stem}"))
+               for path in NOTEBOOKS]
 
 
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """For each notebook: `check`'s report, and the rows of its submissions of `student_answers` (the
+@pytest.fixture(scope="module", params=BY_NOTEBOOK)
+def course(request, tmp_path_factory):
+    """For one notebook: `check`'s report, and the rows of its submissions of `student_answers` (the
     k-th realistic wrong answer of every exercise in "wrong_k", the correct answers written another way
     in "right_forms"), all graded in one run."""
-    work = tmp_path_factory.mktemp("course")
+    path = request.param
+    work = tmp_path_factory.mktemp(f"course_{path.stem}")
     folder = work / "submissions"
-    for path in NOTEBOOKS:
-        for student, (notebook, _) in submissions(path.stem, read(path)).items():
-            submit(folder, student, path.stem, notebook)
-    run_cli("grade", str(folder), "--jobs", "2", "--profile", "tiny", "--source", str(ROOT / "notebooks"),
+    for student, (notebook, _) in submissions(path.stem, read(path)).items():
+        submit(folder, student, path.stem, notebook)
+    run_cli("grade", str(folder), "--jobs", "1", "--profile", "tiny", "--source", str(ROOT / "notebooks"),
             "--out", str(work / "grading"))
-    reports = {path.stem: check_notebook(path) for path in NOTEBOOKS}
-    return dict(rows=grade_rows(work / "grading" / "grades.csv"), reports=reports)
+    return dict(path=path, rows=grade_rows(work / "grading" / "grades.csv"), report=check_notebook(path))
 
 
 @pytest.mark.slow
 @needs_sandbox
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_digitcourse_check_passes_on_every_course_notebook(course, path):
-    report = course["reports"][path.stem]
+def test_digitcourse_check_passes_on_every_course_notebook(course):
+    report = course["report"]
     assert report.problems == [], report.table(0.9)
     assert report.source.startswith("earned") and report.blank.startswith("earned 0/")
     assert all(exercise.score >= 0.9 for exercise in report.exercises)
@@ -47,8 +48,8 @@ def test_digitcourse_check_passes_on_every_course_notebook(course, path):
 
 @pytest.mark.slow
 @needs_sandbox
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_realistic_wrong_answers_lose_exactly_their_exercises_points_and_correct_forms_keep_them(course, path):
+def test_realistic_wrong_answers_lose_exactly_their_exercises_points_and_correct_forms_keep_them(course):
+    path = course["path"]
     tests, most = exercises(read(path)), points(read(path))
     assert set(WRONG[path.stem]) == set(tests), "every exercise has realistic wrong answers"
     for student, (_, wrong) in submissions(path.stem, read(path)).items():

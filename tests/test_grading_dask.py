@@ -1,26 +1,23 @@
 """Grading on a Dask cluster: `digitcourse grade --scheduler` on a real scheduler and two workers.
 
-The module's `cluster` starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (no
-dashboard, one thread each, a worker stops itself 60 s after its scheduler is gone, the scheduler
-after 5 idle minutes, everything killed at the end and by `timeout` at the latest). The toy assignment
+The module's `cluster` starts ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1
+(`dask_cluster.py`: bounded and self-stopping). The toy assignment
 is graded here and on the cluster, with one worker killed while it grades; a last test kills the
 scheduler mid-run. Few submissions (the solution, the blank release, a wrong answer) keep it cheap.
 """
 from __future__ import annotations
 
 import copy
-import json
-import os
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 import pytest
+from dask_cluster import dask_cluster, descendants, kill_tree, wait_until
 from grading_support import TOY, submit, toy_sources, wrong_answer
 
+from digitcourse import cluster as engine
 from digitcourse.errors import ConfigError
 from digitcourse.grading import dispatch
 from digitcourse.grading.grade import grade
@@ -30,31 +27,6 @@ from digitcourse.grading.limits import Limits
 pytestmark = [pytest.mark.xdist_group("grading"), pytest.mark.needs("sandbox")]
 
 LIMITS = Limits(cell=30, notebook=90, memory=2 ** 30)
-LIFETIME = 900  # seconds any process of the cluster may live at all
-DASK = [sys.executable, "-m", "dask"]
-
-
-def start(command: list[str], log: Path, **env: str) -> subprocess.Popen:
-    return subprocess.Popen(["timeout", "-s", "KILL", str(LIFETIME), *command], stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, env={**os.environ, **env})
-
-
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-
-
-def kill_tree(process: subprocess.Popen) -> None:
-    """Kill a process started by `start` and all it started (SIGKILL: `timeout` passes nothing on)."""
-    for child in descendants(process.pid):
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    process.kill()
-    process.wait(30)
 
 
 def grading_in(process: subprocess.Popen) -> bool:
@@ -66,44 +38,11 @@ def grading_in(process: subprocess.Popen) -> bool:
         return False
 
 
-def wait_until(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return condition()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A scheduler and two workers: (address, the two worker processes)."""
-    folder = tmp_path_factory.mktemp("dask")
-    file = folder / "scheduler.json"
-    quiet = dict(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="1", DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0",
-                 OMP_NUM_THREADS="1")
-    scheduler = start([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                       "--idle-timeout", "300s", "--scheduler-file", str(file)], folder / "scheduler.log", **quiet)
-    processes = [scheduler]
-    try:
-        if not wait_until(lambda: file.exists() or scheduler.poll() is not None, 120) or not file.exists():
-            pytest.fail(f"dask scheduler did not start: {(folder / 'scheduler.log').read_text()[-1500:]}")
-        address = json.loads(file.read_text())["address"]
-        workers = [start([*DASK, "worker", address, "--no-nanny", "--nthreads", "1", "--no-dashboard",
-                          "--host", "127.0.0.1", "--name", f"w{n}", "--death-timeout", "60",
-                          "--local-directory", str(folder / f"w{n}")],
-                         folder / f"worker{n}.log", **quiet) for n in (1, 2)]
-        processes += workers
-        from distributed import Client
-
-        with Client(address, timeout=30) as client:
-            try:
-                client.wait_for_workers(2, timeout=120)
-            except TimeoutError:
-                logs = " | ".join(path.read_text()[-600:] for path in folder.glob("worker*.log"))
-                pytest.fail(f"two dask workers did not join the scheduler in 120 s: {logs}")
-        yield address, workers, scheduler
-    finally:
-        for process in processes:
-            kill_tree(process)
+    """A scheduler and two workers."""
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -148,17 +87,17 @@ def test_a_killed_worker_is_a_failed_row_and_a_cancelled_future_a_lost_scheduler
     assert (row.status, row.notes) == ("failed", ["the Dask workers grading it died, as often as the scheduler allows"])
     cancelled = Future()
     cancelled.cancel()
-    with pytest.raises(dispatch.SchedulerLost, match="Lost the Dask scheduler at tcp://127.0.0.1:8786"):
+    with pytest.raises(engine.SchedulerLost, match="Lost the Dask scheduler at tcp://127.0.0.1:8786"):
         dispatch.outcome(cancelled, "tcp://127.0.0.1:8786")
 
 
 def test_kernels_share_the_cores_of_the_busiest_machine():
     nthreads = {"tcp://10.0.0.1:1": 2, "tcp://10.0.0.1:2": 2, "tcp://10.0.0.2:1": 1}
-    assert dispatch._threads(nthreads, {"tcp://10.0.0.1:1": 16, "tcp://10.0.0.1:2": 16, "tcp://10.0.0.2:1": 8}) == 4
+    assert engine.shared_cores(nthreads, {"tcp://10.0.0.1:1": 16, "tcp://10.0.0.1:2": 16, "tcp://10.0.0.2:1": 8}) == 4
 
 
 def test_no_scheduler_at_the_address_is_one_config_error(toy_class, monkeypatch):
-    monkeypatch.setattr(dispatch, "CONNECT_TIMEOUT", 2)
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 2)
     with pytest.raises(ConfigError, match="No Dask scheduler answers at tcp://127.0.0.1:9"):
         grade(toy_class / "submissions", source=toy_class / "source", out=toy_class / "nowhere",
               scheduler="tcp://127.0.0.1:9", limits=LIMITS, profile="tiny")
@@ -166,7 +105,7 @@ def test_no_scheduler_at_the_address_is_one_config_error(toy_class, monkeypatch)
 
 def test_the_cluster_grades_as_the_local_run_though_a_worker_is_killed_while_grading(cluster, toy_class,
                                                                                     local_rows):
-    address, workers, _ = cluster
+    address, workers = cluster.address, cluster.workers
     assert grades(local_rows) == {
         "solution": ("graded", dict(test_standard_error=2, test_relu_backward=2, test_relu_backward_sum=1,
                                     why_ddof=None), 5, 5),
@@ -198,7 +137,7 @@ def test_the_cluster_grades_as_the_local_run_though_a_worker_is_killed_while_gra
 
 
 def test_a_lost_scheduler_is_one_error_and_the_grades_filed_so_far_stay(cluster, toy_class):
-    address, workers, scheduler = cluster
+    address, workers, scheduler = cluster.address, cluster.workers, cluster.scheduler
     result: dict[str, object] = {}
 
     def run() -> None:
@@ -215,7 +154,7 @@ def test_a_lost_scheduler_is_one_error_and_the_grades_filed_so_far_stay(cluster,
     kill_tree(scheduler)
     thread.join(300)
     assert not thread.is_alive()
-    assert isinstance(result.get("error"), dispatch.SchedulerLost), result
+    assert isinstance(result.get("error"), engine.SchedulerLost), result
     assert "Lost the Dask scheduler at tcp://127.0.0.1:" in str(result["error"])
     with Gradebook.open(toy_class / "lost" / "gradebook.db") as book:
         assert len(book.filed()) <= 3

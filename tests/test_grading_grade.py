@@ -27,7 +27,7 @@ from digitcourse.errors import ConfigError
 from digitcourse.grading.grade import find_submissions
 from digitcourse.grading.limits import Limits
 from digitcourse.grading.student import sandbox
-from digitcourse.grading.worker import Task
+from digitcourse.grading.worker import Task, _feedback_page
 
 pytestmark = pytest.mark.xdist_group("grading_toy")  # one xdist worker runs the shared grade run
 
@@ -438,6 +438,20 @@ def test_a_workers_task_crosses_as_json_unchanged(tmp_path):
     task = Task("ann", "hw1", tmp_path / "submitted.ipynb", tmp_path / "templates" / "hw1", tmp_path,
                 tmp_path / "scratch", Limits(cell=5, notebook=60, memory=2 ** 30), "tiny", True, 1)
     assert Task.from_json(task.to_json()) == task
+
+
+def test_the_feedback_page_shows_a_students_outputs_but_nothing_in_them_can_act():
+    hostile = '<img src=x onerror="pwn()"><a href="javascript:pwn()">look</a><script>pwn()</script>'
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(f"My answer {hostile}"),
+        nbformat.v4.new_code_cell("show()", outputs=[
+            nbformat.v4.new_output("display_data", {"text/html": f"<table><tr><td>0.97</td></tr></table>{hostile}"}),
+            nbformat.v4.new_output("display_data", {"application/javascript": "pwn()"}),
+            nbformat.v4.new_output("stream", text="printed <script>pwn()</script>\n")])])
+    page = _feedback_page(notebook)
+    assert "pwn()" not in page.replace("&lt;script&gt;pwn()", "")  # printed text is shown, escaped
+    assert "<td>0.97</td>" in page and "My answer" in page and "look</a>" in page
+    assert "printed &lt;script&gt;pwn()" in page
 
 
 def test_find_submissions_reads_both_layouts(tmp_path):

@@ -20,7 +20,7 @@ has its submission graded again elsewhere by the scheduler, up to its
 DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1: once), then the submission is reported failed
 (`outcome`). With DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0 a worker holds only the
 submission it grades (Dask's default sends it a second one to wait behind the first). A lost scheduler
-ends the run (`SchedulerLost`), the grades filed so far kept.
+ends the run (`cluster.SchedulerLost`), the grades filed so far kept.
 """
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
-from ..errors import ConfigError, DigitcourseError
+from ..cluster import connect, lost, threads_per_task
+from ..errors import ConfigError
 from .limits import Limits
 from .report import Graded
 from .student import sandbox
@@ -49,13 +49,6 @@ from .student import sandbox
 WORKERS = multiprocessing.get_context("forkserver")
 WORKERS.set_forkserver_preload(["digitcourse.grading.worker", "torch", "nbconvert", "numpy", "pandas",
                                 "scipy.stats", "IPython.display"])
-CONNECT_TIMEOUT = 30  # seconds to reach a Dask scheduler, and for its first worker to join
-
-
-class SchedulerLost(DigitcourseError):
-    """The Dask scheduler went away during a run."""
-
-
 @dataclass(frozen=True)
 class Job:
     """One submission to grade, with all it needs as bytes: `notebook` (the student's), `source` (the
@@ -130,32 +123,20 @@ def executor(jobs: int, scheduler: str | None, isolate: bool) -> Iterator[tuple[
         with ThreadPoolExecutor(jobs) as pool:
             yield pool, max(1, (os.cpu_count() or 1) // jobs)
         return
-    from distributed import Client
-
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as error:
-        raise ConfigError(f"No Dask scheduler answers at {scheduler}: {error}") from None
-    with client:
-        try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
-        except TimeoutError:
-            raise ConfigError(f"No Dask worker joined the scheduler at {scheduler} in {CONNECT_TIMEOUT} s: "
-                              "start some (dask worker SCHEDULER).") from None
+    with connect(scheduler) as client:
         problems = {why for why in client.run(_cannot_grade, isolate).values() if why}
         if problems:
             raise ConfigError(f"Dask workers of {scheduler} cannot grade: {'; '.join(sorted(problems))}.")
         with client.get_executor(pure=False) as pool:
-            yield pool, _threads(client.nthreads(), client.run(os.cpu_count))
+            yield pool, threads_per_task(client)
 
 
 def outcome(future: Future, scheduler: str | None) -> Graded:
     """The `Graded` of a finished `grade_job` future: its result, or a failure where grading raised (on
     a cluster, Dask's KilledWorker: the workers grading it died as often as the scheduler allows).
-    Raises `SchedulerLost` for a future the lost scheduler cancelled."""
+    Raises `cluster.SchedulerLost` for a future the lost scheduler cancelled."""
     if future.cancelled():
-        raise SchedulerLost(f"Lost the Dask scheduler at {scheduler}: the grades filed so far are kept; run "
-                            "the same command again to grade the rest.")
+        raise lost(scheduler, "the grades filed so far")
     error = future.exception()
     if error is None:
         return Graded.from_json(future.result())
@@ -170,13 +151,3 @@ def _cannot_grade(isolate: bool) -> str:
         return ("a daemonic worker cannot start the grader's processes: start the workers with "
                 "--no-nanny or DASK_DISTRIBUTED__WORKER__DAEMON=False")
     return sandbox.WHY_NOT_HERE if isolate and not sandbox.available() else ""
-
-
-def _threads(nthreads: dict[str, int], cpus: dict[str, int]) -> int:
-    """Torch threads per kernel on the busiest machine of the cluster: its cores over its workers' threads
-    (nthreads and cpus: worker address -> its threads, its machine's cores)."""
-    hosts: dict[str, list[int]] = {}
-    for address, count in nthreads.items():
-        tally = hosts.setdefault(urlparse(address).hostname or address, [0, cpus.get(address, 1)])
-        tally[0] += count
-    return min((max(1, cores // count) for count, cores in hosts.values()), default=1)

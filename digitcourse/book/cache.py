@@ -23,8 +23,8 @@ from typing import Any
 
 import nbformat
 
-from .course import PACKAGE, data_root
-from .files import atomic_write
+from ..course import PACKAGE, data_root
+from ..files import atomic_write
 
 METADATA = "digitcourse_cache"  # the key's place in an executed notebook's metadata
 
