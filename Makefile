@@ -31,9 +31,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 # pytest's exit code 5 means it collected no test: say so, and do not pass silently.
 # Two xdist workers on two cores: one torch thread each (kernels they start inherit it) avoids
-# oversubscription, which made training tests up to ten times slower.
+# oversubscription, which made training tests up to ten times slower. The 15 slowest tests are listed
+# at the end: where the run's minutes go.
 test: install
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup tests; rc=$$?; \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: is tests/ missing?"; fi; exit $$rc
 
 book: install

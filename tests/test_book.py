@@ -43,7 +43,7 @@ def site(executed_notebooks) -> Path:
     for source in notebooks():
         executed_notebooks[source.stem]  # fails here, with its error, if the notebook did not run
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(book, "execute_notebook", _must_not_execute)
+        patch.setattr(runs, "execute_notebook", _must_not_execute)
         patch.setenv(REPOSITORY_VARIABLE, COURSE)
         return book.build("quick").parent
 

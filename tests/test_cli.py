@@ -83,14 +83,15 @@ def test_a_config_error_is_one_line_and_exit_code_2(argv, message, capsys, tmp_p
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["book"], ("full", False, False, 1)),
-    (["book", "--profile", "quick", "--student"], ("quick", True, False, 1)),
-    (["book", "--jobs", "2", "--force"], ("full", False, True, 2)),
+    (["book"], ("full", False, False, 1, None)),
+    (["book", "--profile", "quick", "--student"], ("quick", True, False, 1, None)),
+    (["book", "--jobs", "2", "--force"], ("full", False, True, 2, None)),
+    (["book", "--scheduler", "tcp://10.0.0.5:8786"], ("full", False, False, 1, "tcp://10.0.0.5:8786")),
 ])
-def test_book_builds_with_the_given_profile_edition_and_jobs(argv, expected, monkeypatch, capsys):
+def test_book_builds_with_the_given_profile_edition_jobs_and_scheduler(argv, expected, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(book, "build", lambda profile, student, force, jobs: calls.append((profile, student, force, jobs))
-                        or Path("book/_build/html/index.html"))
+    monkeypatch.setattr(book, "build", lambda profile, student, force, jobs, scheduler:
+                        calls.append((profile, student, force, jobs, scheduler)) or Path("book/_build/html/index.html"))
     assert cli.main(argv) == 0
     assert calls == [expected]
     assert capsys.readouterr().out == "book/_build/html/index.html\n"
