@@ -3,15 +3,17 @@ report 004's numbers; and a tiny run on a Kaggle download.
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from digitcourse.course import NOTEBOOKS, ROOT, data_root
 from digitcourse.execute import execute_notebook
 from notebook_checks import (assert_compares_every_report_number, assert_graded_tests_passed, assert_shows, read,
-                             tagged, text_of)
+                             shown, tagged, text_of)
 
 pytestmark = pytest.mark.xdist_group("project_digit_recognizer")  # one worker executes the notebook, and tests it
 PROJECT = "project_digit_recognizer"
@@ -20,6 +22,7 @@ OUTPUTS = {
     "data-figures": {"image/png": 3},  # class balance, samples, mean images
     "pixel-table": {"text/html": 1},
     "training-table": {"text/html": 1}, "curves-figure": {"image/png": 2}, "epochs-table": {"text/html": 1},
+    "more-models-table": {"text/html": 1},
     "per-class-table": {"text/html": 1}, "confusion-figure": {"image/png": 1},
     "mistakes-figure": {"image/png": 1},
     "cv-table": {"text/html": 1},
@@ -59,14 +62,30 @@ def test_project_quick_run_writes_a_valid_submission_outside_the_repository(exec
 
 
 @pytest.mark.slow
-def test_project_quick_run_cross_validates_the_chosen_model_over_five_folds(executed_notebooks):
+def test_project_quick_run_cross_validates_the_chosen_model_on_three_of_five_folds(executed_notebooks):
     notebook = read(executed_notebooks[PROJECT])
-    assert re.search(r"5-fold cross-validation of the (simple|improved) CNN: \d+\.\d\d ± \d+\.\d\d% validation "
-                     r"accuracy", text_of(tagged(notebook, "cv-table")))
-    table = tagged(notebook, "models-table")[0].outputs[0]["data"]["text/html"]
-    for row in ("simple CNN (fold 1)", "improved CNN (fold 1)", "5 fold models (mean ± SE)",
-                "ensemble of the 5 fold models", "ensemble + TTA (the submission)"):
+    assert re.search(r"Cross-validation of the (simple|improved) CNN on 3 of 5 folds: \d+\.\d\d ± \d+\.\d\d% "
+                     r"validation accuracy", text_of(tagged(notebook, "cv-table")))
+    table = shown(notebook, "models-table", "text/html")[0]
+    for row in ("simple CNN (fold 1)", "improved CNN (fold 1)", "3 fold models (mean ± SE)",
+                "ensemble of the 3 fold models", "ensemble + TTA of the 3 fold models (the submission)"):
         assert row in table, row
+
+
+@pytest.mark.slow
+def test_project_quick_run_adds_an_mlp_baseline_and_the_simple_cnn_with_early_stopping(executed_notebooks):
+    html = shown(read(executed_notebooks[PROJECT]), "more-models-table", "text/html")[0]
+    table = pd.read_html(io.StringIO(html), index_col=0)[0].droplevel(1, axis=1)  # level 1: the index's name row
+    assert list(table.index) == ["simple CNN", "improved CNN", "MLP 784-256-128-10 (baseline)",
+                                 "simple CNN, early stopping"]
+    epochs = table["epochs run"]
+    assert (epochs["improved CNN"], epochs["MLP 784-256-128-10 (baseline)"]) == (3, 2)  # the quick profile's
+    early, simple = table.loc["simple CNN, early stopping"], table.loc["simple CNN"]
+    assert 1 <= early["best epoch"] <= early["epochs run"] <= 3  # never past the simple CNN's epochs
+    # it stops 2 epochs after its best one (patience 2), or runs all of them
+    assert early["epochs run"] == {"early_stopping": early["best epoch"] + 2, "completed": 3}[early["stopped"]]
+    # the same seed, the same model: its epochs are the first of the simple CNN's, whose lowest loss it cannot beat
+    assert early["lowest validation loss"] >= simple["lowest validation loss"] - 1e-9
 
 
 @pytest.mark.slow
