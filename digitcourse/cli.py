@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     mark = commands.add_parser("mark", help="grade the written answers in the browser",
                                description="Start the marking app on this machine (127.0.0.1) and print "
-                               "its address, with the token every request needs. Stop it with Ctrl+C.")
+                               "its address, with the token every request needs. Stop it with Ctrl+C: it then writes "
+                               "OUT/grades.csv, the feedback pages and the class report with your marks.")
     mark.add_argument("--out", default="grading", metavar="DIR",
                       help="where the gradebook lies (default: grading)")
     _add_gradebook(mark)
@@ -225,11 +226,14 @@ def _run(args: argparse.Namespace) -> int:
               regrade=args.regrade, scheduler=args.scheduler)
         print(Path(args.out) / "grades.csv")
     elif args.command == "mark":
+        from .grading.grade import export
         from .grading.gradebook import Gradebook
         from .grading.marking import serve
 
         with Gradebook.open(_gradebook(args)) as book:
             serve(book, port=args.port, grader=args.grader)
+            export(book, Path(args.out))  # the marks just given reach grades.csv, the feedback and the report
+        print(f"wrote {Path(args.out) / 'grades.csv'}, the feedback pages and {Path(args.out) / 'report.html'}")
     elif args.command == "report":
         from .grading.grade import export
         from .grading.gradebook import Gradebook

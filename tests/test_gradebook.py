@@ -80,11 +80,23 @@ def test_only_a_changed_notebook_instructors_notebook_or_profile_counts_as_chang
 
 def test_a_regrade_keeps_the_graders_points_and_comment_and_updates_the_autograded_ones(book):
     book.mark("ann", "hw", "why", 2.0, "half of the argument", grader="kim")
-    book.record("ann", "hw", graded(test_a=0.0, why="It is a square, so never negative."), **HASHES)
+    book.record("ann", "hw", graded(test_a=0.0), **{**HASHES, "source_hash": "s2"})  # the same answer
     [answer] = book.answers("hw", "why", student="ann")
     assert (answer.points, answer.comment, answer.grader, answer.text) == (
-        2.0, "half of the argument", "kim", "It is a square, so never negative.")
+        2.0, "half of the argument", "kim", "It is a square.")
     assert book.rows("hw", student="ann")[0].scores == {"test_a": 0.0, "test_b": 0.0, "why": 2.0}
+
+
+def test_a_changed_answer_loses_the_old_mark_and_waits_for_a_grader_again(book):
+    marked = book.mark("ann", "hw", "why", 2.0, "half of the argument", grader="kim")
+    book.record("ann", "hw", graded(why="It is a square, so never negative."), **{**HASHES, "notebook_hash": "n2"})
+    [answer] = book.answers("hw", "why", student="ann")
+    assert (answer.points, answer.comment, answer.grader, answer.marked_at, answer.text) == (
+        None, "", "", None, "It is a square, so never negative.")
+    assert [(a.student, a.cell) for a in book.ungraded("hw")] == [("ann", "why")]
+    assert book.rows("hw", student="ann")[0].scores == {"test_a": 2.0, "test_b": 0.0, "why": None}
+    with pytest.raises(GradebookError, match="since you opened it"):  # kim's view shows the old answer
+        book.mark("ann", "hw", "why", 3.0, "complete", grader="kim", version=marked.version)
 
 
 def test_a_save_from_an_outdated_view_is_refused_and_the_first_graders_mark_stays(book):

@@ -7,7 +7,9 @@ cannot start fails the test with the reason.
 """
 from __future__ import annotations
 
+import csv
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -236,18 +238,28 @@ def test_in_chromium_and_over_http_a_request_without_the_token_is_refused(server
     assert refused.value.code == 403
 
 
-def test_digitcourse_mark_listens_on_127_0_0_1_with_a_fresh_token(book, gradebook_url):
-    command = [sys.executable, "-m", "digitcourse", "mark", "--gradebook", gradebook_url, "--port", "0"]
+def test_digitcourse_mark_listens_on_127_0_0_1_with_a_fresh_token_and_writes_the_grades_when_stopped(
+        book, gradebook_url, tmp_path):
+    command = [sys.executable, "-m", "digitcourse", "mark", "--gradebook", gradebook_url, "--port", "0",
+               "--out", str(tmp_path)]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         printed = server.stdout.readline()
         address = re.search(r"http://127\.0\.0\.1:\d+/\?token=([\w-]{32})", printed)
         assert address, printed
-        base = address.group(0).split("/?")[0]
+        base, token = address.group(0).split("/?")[0], address.group(1)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/", timeout=10)
         assert refused.value.code == 403
         assert b"why_ddof" in urllib.request.urlopen(address.group(0), timeout=10).read()
+        urllib.request.urlopen(urllib.request.Request(f"{base}/q/toy/why_ddof/0?token={token}", method="POST",
+                                                      data=b"points=1.5&comment=half&version=0"), timeout=10)
+        server.send_signal(signal.SIGINT)  # Ctrl+C
+        printed = server.communicate(timeout=60)[0]
     finally:
-        server.terminate()
-        server.wait(10)
+        server.kill()
+    assert server.returncode == 0 and f"wrote {tmp_path / 'grades.csv'}" in printed, printed
+    with open(tmp_path / "grades.csv", newline="") as grades:
+        marked = {row["student"]: row["why_ddof"] for row in csv.DictReader(grades)}
+    assert marked == {"ann": "1.5", "bob": "", "cid": "", "dan": ""}
+    assert (tmp_path / "report.html").is_file()

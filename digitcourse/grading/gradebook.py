@@ -14,7 +14,8 @@ points, comment, name and time (`Answer`); per written question, its rubric (`Ru
 `digitcourse grade` files each result as it arrives (`record`, one transaction: a run killed with
 ``kill -9`` loses only the submissions in flight) and skips a submission whose notebook, instructor's
 notebook and profile are unchanged (`unchanged`). A re-grade rewrites only the autograded side: a
-grader's points and comment stay. Two graders saving at once lose nothing: each save changes one answer,
+grader's points and comment stay, unless the written answer they marked has changed (a resubmission):
+then it waits for a grader again. Two graders saving at once lose nothing: each save changes one answer,
 and a save made from an outdated view of that answer is refused (`version`).
 
 Every refusal is one GradebookError and writes nothing: a file written by a newer digitcourse, a
@@ -243,7 +244,9 @@ class Gradebook:
     def record(self, student: str, assignment: str, graded: Graded, *, notebook_hash: str,
                source_hash: str, profile: str) -> None:
         """File one submission's result in one transaction: the autograded points and the written
-        answers of every graded cell of its assignment; a grader's points and comments stay."""
+        answers of every graded cell of its assignment. A grader's points and comment stay where the
+        answer is the one they marked; a changed answer waits for a grader again (and a save from a view
+        of the old one is refused)."""
         with self._session() as session:
             questions = session.scalars(select(_Question).where(_Question.assignment == assignment)).all()
             session.merge(_Submission(student=student, assignment=assignment, notebook_hash=notebook_hash,
@@ -256,8 +259,12 @@ class Gradebook:
                     score = _Score(student=student, assignment=assignment, cell=question.name, comment="",
                                    grader="", version=0)
                     session.add(score)
+                answer = graded.answers.get(question.name, "")
+                if score.marked_at is not None and answer != score.answer:  # the mark was for another answer
+                    score.manual_points, score.comment, score.grader, score.marked_at = None, "", "", None
+                    score.version += 1
                 score.auto_points = graded.scores.get(question.name, 0.0)  # not run, or nothing written: 0
-                score.answer = graded.answers.get(question.name, "")
+                score.answer = answer
 
     # Reading -----------------------------------------------------------------------------------------
 
