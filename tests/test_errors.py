@@ -32,6 +32,7 @@ BAD_FIT_CONFIGS = [
     (dict(l2=-1e-4), ["l2=-0.0001"]),
     (dict(momentum=1.0), ["momentum=1.0"]),
     (dict(loss="mae"), ["loss='mae'", "cross_entropy, mse"]),
+    (dict(precision="fp16"), ["precision='fp16'", "float32, bfloat16, auto"]),
     (dict(schedule="cosin"), ["schedule='cosin'", "did you mean 'cosine'"]),
     (dict(schedule=dict(step_size=2)), ["schedule needs a 'kind'"]),
     (dict(schedule=dict(kind="step", step_sise=2)), ["schedule 'step'", "'step_sise'",

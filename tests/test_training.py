@@ -18,6 +18,7 @@ from torch import nn
 
 import digitcourse as dc
 from digitcourse.data import DigitData, Split
+from digitcourse.training import FitConfig
 
 QUIET = dict(progress=False)
 
@@ -225,6 +226,40 @@ def test_plateau_schedule_halves_lr_when_val_loss_stops_improving(digits):
     # threshold=10 (absolute): after the first epoch no epoch counts as an improvement.
     schedule = dict(kind="plateau", patience=0, threshold=10.0, threshold_mode="abs")
     assert lr_column(digits, schedule, epochs=5) == pytest.approx([0.1, 0.1, 0.05, 0.025, 0.0125])
+
+
+def small_cnn() -> nn.Sequential:
+    """The same batch-norm CNN for 8x8 images, with the same starting weights, at every call."""
+    torch.manual_seed(0)
+    return dc.models.cnn(batch_norm=True, width=8, image_size=8)
+
+
+def test_bfloat16_runs_the_forward_pass_in_bfloat16_keeps_float32_weights_and_learns(digits):
+    model = small_cnn()
+    seen = []
+    model[0].register_forward_hook(lambda layer, inputs, output: seen.append((layer.training, output.dtype)))
+    history = dc.fit(model, digits, epochs=6, lr=3e-3, precision="bfloat16", **QUIET)
+    assert {dtype for training, dtype in seen if training} == {torch.bfloat16}
+    assert {dtype for training, dtype in seen if not training} == {torch.float32}  # validation
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    # autocast keeps its bfloat16 copy of each weight until its block ends: a block around the whole
+    # epoch would train on the starting weights all epoch long and stay near chance
+    plain = dc.fit(small_cnn(), digits, epochs=6, lr=3e-3, **QUIET).epochs
+    assert history.epochs["train_accuracy"].tolist() == pytest.approx(plain["train_accuracy"].tolist(), abs=0.05)
+    assert (plain["train_loss"] - history.epochs["train_loss"]).abs().max() > 1e-4
+    assert dc.evaluate(history.model, digits.test)["accuracy"] > 0.9
+    again = dc.fit(small_cnn(), digits, epochs=6, lr=3e-3, precision="bfloat16", **QUIET).epochs
+    pd.testing.assert_frame_equal(history.epochs.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_takes_bfloat16_where_the_cpu_computes_it_natively(monkeypatch, native):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    config = FitConfig.check(dict(precision="auto"))
+    assert config.bfloat16(torch.device("cpu")) is native
+    assert FitConfig.check(dict(precision="bfloat16")).bfloat16(torch.device("cpu"))
+    assert not FitConfig.check({}).bfloat16(torch.device("cpu"))
 
 
 def test_augment_trains_reproducibly_with_the_seed(digits):

@@ -1,8 +1,8 @@
 """The one training loop: `train_team` trains every member of a team (one model, or S copies under vmap).
 
 An epoch is a few named steps: draw each member's batch order, take a batch step per batch (augment,
-forward, loss, attack, backward, penalties, gradient noise, optimizer step), evaluate on the
-validation split, step the learning-rate schedule, and let each member's stopper decide (best
+forward, loss, attack, backward, penalties, gradient noise, optimizer step; under bfloat16 autocast
+when the config asks for it), evaluate on the validation split (always in float32), step the learning-rate schedule, and let each member's stopper decide (best
 epoch, patience, divergence). Metrics accumulate on the device and are read once per epoch.
 """
 from __future__ import annotations
@@ -30,6 +30,9 @@ def train_team(team: Team, data: DigitData, config: FitConfig, seeds: list[int])
     """Train every member of `team` on data.train, watching data.val; member s draws its batch order
     and gradient noise from seeds[s]. Returns one History per member."""
     split, kind = data.train, config.loss
+    bfloat16 = config.bfloat16(split.device)
+    if bfloat16:
+        team.prefer_channels_last()  # before the optimizer sees the parameters
     generators = _Generators(seeds, split.device)
     torch.manual_seed(seeds[0])  # dropout masks, and whatever else draws from torch's own generator
     optimizer = _optimizer(team.parameters(), config)
@@ -42,7 +45,7 @@ def train_team(team: Team, data: DigitData, config: FitConfig, seeds: list[int])
                leave=False)
     for epoch in bar:
         started, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-        train = _train_epoch(team, split, config, optimizer, scheduler, generators)
+        train = _train_epoch(team, split, config, optimizer, scheduler, generators, bfloat16)
         val_loss, val_accuracy = (t.tolist() for t in evaluate_team(team, data.val, kind))
         seconds = time.perf_counter() - started
         if scheduler is not None and not config.schedule.per_batch:
@@ -93,7 +96,7 @@ class _EpochStats:
 
 
 def _train_epoch(team: Team, split: Split, config: FitConfig, optimizer: torch.optim.Optimizer,
-                 scheduler, generators: _Generators) -> _EpochStats:
+                 scheduler, generators: _Generators, bfloat16: bool) -> _EpochStats:
     """One pass over `split` in each member's own order, a batch step per batch.
 
     The step only collects each batch's losses [S] and predictions [S, B]; the epoch's sums are taken
@@ -106,7 +109,7 @@ def _train_epoch(team: Team, split: Split, config: FitConfig, optimizer: torch.o
     for start in range(0, n, config.batch_size):
         index = order[:, start:start + config.batch_size]
         x, y = team.gather(split.x, index), split.y[index]
-        batch_losses, out = _batch_step(team, x, y, config, optimizer, generators)
+        batch_losses, out = _batch_step(team, x, y, config, optimizer, generators, bfloat16)
         if scheduler is not None and config.schedule.per_batch:
             scheduler.step()
         losses.append(batch_losses)
@@ -121,17 +124,20 @@ def _train_epoch(team: Team, split: Split, config: FitConfig, optimizer: torch.o
 
 
 def _batch_step(team: Team, x: torch.Tensor, y: torch.Tensor, config: FitConfig,
-                optimizer: torch.optim.Optimizer, generators: _Generators) -> tuple[torch.Tensor, ...]:
+                optimizer: torch.optim.Optimizer, generators: _Generators,
+                bfloat16: bool) -> tuple[torch.Tensor, ...]:
     """One optimizer step on a batch x: [S, B, ...], y: [S, B]; returns the detached losses [S] and
-    outputs [S, B, K]."""
+    outputs [S, B, K]. With `bfloat16`, the forward passes run under autocast, entered anew each step:
+    autocast keeps its bfloat16 copies of the weights until its block ends."""
     if config.augment is not None:
         x = config.augment(x, generators.augmenting)
-    out = team(x)
-    losses = loss_per_member(out, y, config.loss)
-    objective = losses.sum()
-    if config.attack is not None:
-        adversarial = config.attack(team.model, x, y[0]).detach()
-        objective = (objective + loss_per_member(team(adversarial), y, config.loss).sum()) / 2
+    with torch.autocast(x.device.type, torch.bfloat16, enabled=bfloat16):
+        out = team(x)
+        losses = loss_per_member(out, y, config.loss)
+        objective = losses.sum()
+        if config.attack is not None:
+            adversarial = config.attack(team.model, x, y[0]).detach()
+            objective = (objective + loss_per_member(team(adversarial), y, config.loss).sum()) / 2
     optimizer.zero_grad(set_to_none=True)
     objective.backward()
     with torch.no_grad():

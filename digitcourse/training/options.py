@@ -23,6 +23,7 @@ from ..errors import ConfigError
 SCHEDULES = {"step": lr_scheduler.StepLR, "cosine": lr_scheduler.CosineAnnealingLR,
              "onecycle": lr_scheduler.OneCycleLR, "plateau": lr_scheduler.ReduceLROnPlateau}
 _FIXED = ("optimizer", "last_epoch", "verbose")  # scheduler arguments that fit sets itself
+PRECISIONS = ("float32", "bfloat16", "auto")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class FitConfig:
     augment: RandomAffine | None = None
     attack: Callable | None = None
     loss: str = "cross_entropy"
+    precision: str = "float32"
     seed: int = 0
     device: torch.device | None = None
     progress: bool = False
@@ -101,6 +103,7 @@ class FitConfig:
         for name in ("weight_decay", "l1", "l2", "grad_noise"):
             check_number(name, raw[name], low=0)
         check_choice("loss", raw["loss"], ("cross_entropy", "mse"))
+        check_choice("precision", raw["precision"], PRECISIONS)
         check_number("seed", raw["seed"], integer=True)
         if raw["attack"] is not None and not callable(raw["attack"]):
             raise ConfigError("attack must be a function attack(model, x, y) -> x_adversarial.")
@@ -109,6 +112,15 @@ class FitConfig:
                       "augment": _augmentation(raw["augment"]),
                       "device": None if raw["device"] is None else check_device(raw["device"]),
                       "progress": _progress(raw["progress"])})
+
+    def bfloat16(self, device: torch.device) -> bool:
+        """Whether the training steps run under bfloat16 autocast on `device`: asked for, or "auto" on a
+        device that computes bfloat16 natively (a CUDA GPU that supports it, a CPU with AVX-512 BF16)."""
+        if self.precision != "auto":
+            return self.precision == "bfloat16"
+        if device.type == "cuda":
+            return torch.cuda.is_bf16_supported()
+        return device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
 
     @property
     def one_at_a_time(self) -> bool:

@@ -30,6 +30,11 @@ class Single:
     def parameters(self) -> list[torch.Tensor]:
         return self.trainable
 
+    def prefer_channels_last(self) -> None:
+        """Store convolution weights channels-last, the layout bfloat16 convolutions run fastest in
+        (the parameters stay the same tensors: only their storage changes)."""
+        self.model.to(memory_format=torch.channels_last)
+
     def train(self, mode: bool) -> None:
         self.model.train(mode)
 
@@ -77,6 +82,9 @@ class Vectorized:
 
     def parameters(self) -> list[torch.Tensor]:
         return self.trainable
+
+    def prefer_channels_last(self) -> None:
+        """Nothing: stacked weights [S, ...] have no channels-last layout."""
 
     def train(self, mode: bool) -> None:
         self.base.train(mode)
