@@ -144,7 +144,7 @@ def test_a_script_with_bad_configuration_prints_one_line_without_traceback():
     assert result.stderr.splitlines() == [
         "ConfigError: fit got an unknown keyword 'epoch' (did you mean 'epochs'?); it accepts: "
         "attack, augment, batch_size, device, early_stopping, epochs, grad_noise, l1, l2, loss, lr, "
-        "momentum, optimizer, progress, schedule, seed, weight_decay."]
+        "momentum, optimizer, precision, progress, schedule, seed, weight_decay."]
 
 
 def test_brief_hook_passes_other_exceptions_to_the_previous_hook(monkeypatch):

@@ -115,11 +115,12 @@ class FitConfig:
 
     def bfloat16(self, device: torch.device) -> bool:
         """Whether the training steps run under bfloat16 autocast on `device`: asked for, or "auto" on a
-        device that computes bfloat16 natively (a CUDA GPU that supports it, a CPU with AVX-512 BF16)."""
+        device that computes bfloat16 natively (a CUDA GPU from Ampere on, a CPU with AVX-512 BF16); an
+        older GPU or CPU would only emulate it, more slowly than float32."""
         if self.precision != "auto":
             return self.precision == "bfloat16"
         if device.type == "cuda":
-            return torch.cuda.is_bf16_supported()
+            return torch.cuda.is_bf16_supported(including_emulation=False)
         return device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
 
     @property
