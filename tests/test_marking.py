@@ -186,15 +186,24 @@ def browser(tmp_path):
 @pytest.mark.needs("browser")
 def test_in_chromium_three_answers_graded_from_the_keyboard_are_there_after_a_reload(server, browser, book,
                                                                                      tmp_path):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
 
+    def focused_points(driver):
+        """The points field once it has the focus on a loaded page (no mouse needed), else False."""
+        element = driver.switch_to.active_element
+        return element if element.get_attribute("id") == "points" else False
+
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
     browser.get(f"{server}/q/toy/why_ddof/0?token={TOKEN}")
     for points, comment in (("2", "complete"), ("1.5", "the bias, not why"), ("0", "a script is no answer")):
-        focused = browser.switch_to.active_element  # the points field has the focus: no mouse needed
-        assert focused.get_attribute("id") == "points"
-        focused.send_keys(points, Keys.TAB)
+        field = wait.until(focused_points, "the points field never had the focus")
+        field.send_keys(points, Keys.TAB)
         browser.switch_to.active_element.send_keys(comment, Keys.ENTER)
+        wait.until(staleness_of(field), "Enter did not save and move on to the next answer")
     browser.save_screenshot(str(tmp_path / "marking.png"))
     assert browser.find_element(By.TAG_NAME, "header").text.endswith("graded 3 of 4")
     browser.get(f"{server}/q/toy/why_ddof/1?token={TOKEN}")

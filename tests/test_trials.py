@@ -43,6 +43,18 @@ def test_vmap_and_sequential_trials_agree(digits):
                                   one_by_one.final.drop(columns="seconds"), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("make_model", [small_mlp, lambda: dc.models.cnn(width=4, image_size=8)],
+                         ids=["batched matrix products", "vmap"])
+def test_stacked_trials_train_in_bfloat16_close_to_float32(digits, make_model):
+    config = dict(seeds=3, epochs=4, lr=3e-3, vectorize=True, **QUIET)
+    half = dc.run_trials(make_model, digits, precision="bfloat16", **config)
+    full = dc.run_trials(make_model, digits, **config)
+    for lower, exact in zip(half.histories, full.histories):
+        difference = (lower.epochs["train_loss"] - exact.epochs["train_loss"]).abs()
+        assert 0 < difference.max() < 0.05 * exact.epochs["train_loss"].iloc[0]  # rounded, not broken
+    assert half.final["test_accuracy"].mean() > 0.8
+
+
 def test_sequential_trial_equals_fit_after_seeding_the_build(digits):
     trials = dc.run_trials(small_mlp, digits, seeds=[3], epochs=2, **QUIET)
     torch.manual_seed(3)
