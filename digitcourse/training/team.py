@@ -39,8 +39,8 @@ class Single:
         self.model.train(mode)
 
     def gather(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """x: [N, ...], index: [1, B] -> [B, ...]."""
-        return x[index[0]]
+        """x: [N, ...], index: [1, B] -> [B, ...] (index_select: twice as fast as x[index] on the CPU)."""
+        return x.index_select(0, index[0])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, ...] -> [1, B, K]."""
@@ -90,8 +90,9 @@ class Vectorized:
         self.base.train(mode)
 
     def gather(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """x: [N, ...], index: [S, B] -> [S, B, ...], each member its own batch."""
-        return x[index]
+        """x: [N, ...], index: [S, B] -> [S, B, ...], each member its own batch (index_select: twice as
+        fast as x[index] on the CPU)."""
+        return x.index_select(0, index.flatten()).view(*index.shape, *x.shape[1:])
 
     def _forward(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.base, (params, buffers), (x,))
