@@ -45,8 +45,8 @@ def fit(model: nn.Module, data: DigitData, **config: Any) -> History:
     x_adv: train on the mean of the clean and adversarial loss), loss ("cross_entropy" | "mse"),
     precision ("float32"; "bfloat16": the training steps under bfloat16 autocast, convolution weights
     channels-last, about twice as fast on a CPU with AVX-512 BF16 and on recent GPUs; "auto": bfloat16
-    where the device computes it natively; validation stays float32), seed, device, progress. A loss that turns NaN or explodes stops the run and marks it diverged; nothing is
-    raised.
+    where the device computes it natively; validation stays float32), seed, device, progress. A loss
+    that turns NaN or explodes stops the run and marks it diverged; nothing is raised.
     """
     options = FitConfig.check(config)
     device = resolve_device(options.device, data)

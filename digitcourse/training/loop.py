@@ -2,8 +2,9 @@
 
 An epoch is a few named steps: draw each member's batch order, take a batch step per batch (augment,
 forward, loss, attack, backward, penalties, gradient noise, optimizer step; under bfloat16 autocast
-when the config asks for it), evaluate on the validation split (always in float32), step the learning-rate schedule, and let each member's stopper decide (best
-epoch, patience, divergence). Metrics accumulate on the device and are read once per epoch.
+when the config asks for it), evaluate on the validation split (always in float32), step the
+learning-rate schedule, and let each member's stopper decide (best epoch, patience, divergence).
+Metrics accumulate on the device and are read once per epoch.
 """
 from __future__ import annotations
 
