@@ -10,11 +10,13 @@ from time import monotonic
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from digitcourse.grading.student.figures import SHOWN_AS
 from digitcourse.grading.student.kernel import Kernel
 from digitcourse.grading.limits import Limits, describe_memory, parse_memory
 from digitcourse.grading.student.sandbox import Sandbox
 from digitcourse.grading.student.remote import KernelLost, Session
 from digitcourse.grading.verdict import Verdicts
+from digitcourse.grading.worker import FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.needs("sandbox")]
@@ -64,6 +66,16 @@ def test_every_process_dies_with_the_sandbox(tmp_path):
         doomed.run("import subprocess\nsubprocess.Popen(['sleep', '77.25'], start_new_session=True)", 30)
         assert subprocess.run(["pgrep", "-f", "sleep 77.25"], capture_output=True).returncode == 0
     assert subprocess.run(["pgrep", "-f", "sleep 77.25"], capture_output=True).returncode == 1
+
+
+def test_the_graders_kernel_makes_figures_without_drawing_them_and_closes_them_after_each_cell(tmp_path):
+    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {"MPLBACKEND": FIGURES}) as grading:
+        run = grading.run("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([3, 1, 2])\n"
+                          "plt.figure()\nfig", 60)
+        assert run.status == "ok", run.error
+        assert [output.data for output in run.outputs] == [{"text/plain": SHOWN_AS}]  # no image/png
+        assert printed(grading, "print(plt.get_fignums(), ax.lines[0].get_ydata().tolist())") == "[] [3, 1, 2]\n"
+        assert printed(grading, "plt.plot([1])\nplt.show()\nprint(plt.get_fignums())") == "[]\n"
 
 
 def verdicts_over(*cells: str) -> Verdicts:

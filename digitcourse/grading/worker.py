@@ -28,7 +28,7 @@ from time import monotonic
 import nbformat
 from nbformat import NotebookNode
 
-from ..course import INLINE_FIGURES, PROFILE_VARIABLE, python_path
+from ..course import PROFILE_VARIABLE, python_path
 from ..files import atomic_write
 from .cells import cell_role, grade_id, graded_cells, invalid, merge
 from .limits import Limits, describe_memory
@@ -39,6 +39,7 @@ from .student.sandbox import Sandbox
 from .verdict import Outcome, Verdicts
 
 RESULT = "result.json"
+FIGURES = f"module://{__package__}.student.figures"  # the kernel's matplotlib backend: figures not drawn
 _ATTACHMENT = re.compile(r"attachment:([^\s)\"']+)")
 
 
@@ -86,7 +87,7 @@ def grade_submission(task: Task) -> Graded:
     nbformat.write(submitted, task.scratch / "work" / f"{task.assignment}.ipynb")
     sandbox = Sandbox(task.scratch, limits.memory, isolate=task.isolate)
     env = {PROFILE_VARIABLE: task.profile, "OMP_NUM_THREADS": str(task.threads),
-           "MKL_NUM_THREADS": str(task.threads), "MPLBACKEND": INLINE_FIGURES}
+           "MKL_NUM_THREADS": str(task.threads), "MPLBACKEND": FIGURES}
     with Kernel(sandbox, env) as kernel:
         started = kernel.start_agent(limits.cell)
         if started.status != "ok":
