@@ -86,7 +86,8 @@ def grade_submission(task: Task) -> Graded:
     (task.scratch / "work").mkdir(parents=True)
     nbformat.write(submitted, task.scratch / "work" / f"{task.assignment}.ipynb")
     sandbox = Sandbox(task.scratch, limits.memory, isolate=task.isolate)
-    env = {PROFILE_VARIABLE: task.profile, "OMP_NUM_THREADS": str(task.threads),
+    # PASSIVE: torch's idle threads sleep instead of spinning between a tiny run's short products
+    env = {PROFILE_VARIABLE: task.profile, "OMP_NUM_THREADS": str(task.threads), "OMP_WAIT_POLICY": "PASSIVE",
            "MKL_NUM_THREADS": str(task.threads), "MPLBACKEND": FIGURES}
     with Kernel(sandbox, env) as kernel:
         started = kernel.start_agent(limits.cell)
