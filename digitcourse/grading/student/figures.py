@@ -2,8 +2,8 @@
 
 The grader's kernel runs the notebook in the `tiny` profile, whose curves say nothing of the student's
 work, and drawing them as inline PNGs (each twice, for the tight bounding box) cost 1.7 of a hw3
-submission's 12 CPU-seconds. Here a figure is shown as one line of text, ``plt.show()`` closes the figures,
-and so does the end of each cell (as the inline backend does), so that they do not pile up.
+submission's 12 CPU-seconds. Here a figure is shown as one line of text, ``plt.show()`` closes the
+figures, and so does the end of each cell (as the inline backend does), so that they do not pile up::
 
     MPLBACKEND=module://digitcourse.grading.student.figures   # set by the grader (`worker.py`)
 """
@@ -24,6 +24,7 @@ class _Undrawn(_Backend):
 
     @staticmethod
     def show(*args, **kwargs) -> None:
+        """``plt.show()``: every open figure is closed, undrawn."""
         pyplot.close("all")
 
 
