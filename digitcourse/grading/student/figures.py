@@ -32,7 +32,7 @@ def _in_ipython() -> None:
         return
     shell.display_formatter.formatters["text/plain"].for_type(Figure, lambda figure, printer, cycle:
                                                                printer.text(SHOWN_AS))
-    shell.events.register("post_execute", lambda: pyplot.close("all"))
+    shell.events.register("post_execute", show)
 
 
 _in_ipython()
