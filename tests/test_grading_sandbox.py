@@ -10,6 +10,7 @@ from time import monotonic
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from digitcourse.course import PACKAGE
 from digitcourse.grading.student.figures import SHOWN_AS
 from digitcourse.grading.student.kernel import Kernel
 from digitcourse.grading.limits import Limits, describe_memory, parse_memory
@@ -43,6 +44,22 @@ def test_the_kernel_sees_the_python_environment_and_its_scratch_folder_only(kern
     assert "'notebooks'" not in listing and "'tests'" not in listing and "'digitcourse'" in listing
     assert folders.split()[0].startswith(str(kernel.sandbox.scratch)) and "DIGITCOURSE_TEST_SECRET" not in variables
     assert printed(kernel, "import os\nprint(os.getpid(), os.path.exists('/root/.bashrc'))").split()[1] == "False"
+
+
+def test_the_kernel_has_no_capabilities_and_cannot_make_a_read_only_folder_writable(kernel):
+    """Run by root (as in CI), bubblewrap alone would leave the kernel every capability in its
+    namespaces: enough to remount the package's folder writable and change the grader's own code."""
+    probe = PACKAGE / "written-by-a-student"
+    try:
+        shown = printed(kernel, f"import subprocess\n"
+                                f"subprocess.run(['mount', '-o', 'remount,rw,bind', {str(PACKAGE)!r}], capture_output=True)\n"
+                                f"try:\n    open({str(probe)!r}, 'w').close()\n"
+                                f"except OSError as error:\n    print('refused', error.strerror)\n"
+                                "print(next(line for line in open('/proc/self/status') if line.startswith('CapEff')))")
+        assert not probe.exists() and "refused Read-only file system" in shown
+        assert shown.split()[-1] == "0000000000000000"
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def test_the_kernel_has_no_network_not_even_the_graders_loopback(kernel):

@@ -3,11 +3,12 @@
 `Sandbox.command(argv)` wraps the kernel's command line so that it runs
 
 - in bubblewrap (``bwrap``, Debian's package; what Flatpak uses) with new user, PID, network, IPC and
-  UTS namespaces: no network at all, its own process tree (when the kernel's process ends, every
-  process it started ends with it), and a private filesystem view holding only the system's
-  programs and libraries, the Python environment and this digitcourse package (read-only), the data
-  root (read-only), a fresh /tmp, and its scratch folder (the only place it can write: the kernel's
-  working folder with its copy of the notebook, its home, and the sockets it talks to the grader on);
+  UTS namespaces and no capabilities, even when the grader runs as root: no network at all, its own
+  process tree (when the kernel's process ends, every process it started ends with it), and a private
+  filesystem view holding only the system's programs and libraries, the Python environment and this
+  digitcourse package (read-only), the data root (read-only), a fresh /tmp, and its scratch folder
+  (the only place it can write: the kernel's working folder with its copy of the notebook, its home,
+  and the sockets it talks to the grader on);
 - with a memory limit and a limit on the number of processes, from a cgroup of its own (cgroup v2, or
   v1's memory and pids controllers); where no cgroup can be made, an address-space limit per process.
 
@@ -117,7 +118,9 @@ class Sandbox:
         if root.is_dir():
             binds += ["--ro-bind", str(root.resolve()), str(root.resolve())]
         scratch = str(self.scratch.resolve())
-        return ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+        # --cap-drop ALL: run by root, bubblewrap would leave the kernel every capability in its namespaces,
+        # enough to remount a read-only folder writable and write the grader's files through it
+        return ["bwrap", "--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv",
                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", *binds,
                 "--bind", scratch, scratch, "--chdir", str(self.scratch.resolve() / "work"),
                 *[item for name, value in env.items() for item in ("--setenv", name, value)],
