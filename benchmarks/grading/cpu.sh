@@ -9,6 +9,6 @@ sh -c "echo \$\$ > $group/cgroup.procs; exec \"\$@\"" sh "$@"
 rc=$?
 end=$(date +%s.%N)
 waited=0
-while [ -s $group/cgroup.procs ] && [ $waited -lt 30 ]; do sleep 1; waited=$((waited + 1)); done  # a forkserver ends last
+while [ -n "$(cat $group/cgroup.procs)" ] && [ $waited -lt 30 ]; do sleep 1; waited=$((waited + 1)); done  # a forkserver ends last
 echo "$label: rc $rc, wall $(echo "$end - $start" | bc) s, CPU $(echo "scale=1; $(cat $group/cpuacct.usage) / 1000000000" | bc) s"
 rmdir $group
