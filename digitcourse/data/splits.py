@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -96,16 +97,28 @@ def _class_pattern(counts: tuple[int, ...]) -> np.ndarray:
 
     Every prefix of length k holds k * counts[c] / N of class c to within 1 - 1/(2C - 2): Tijdeman's
     solution of the chairman assignment problem (1980). Among the classes due (behind their share by at
-    least 1/(2C - 2)), take the one whose next member is due soonest.
+    least 1/(2C - 2)), take the one whose next member is due soonest. A heap of the classes not due
+    yet, by the position where each will be, feeds a heap of those due, by urgency.
     """
     total, scale = sum(counts), max(2 * len(counts) - 2, 1)
+
+    def due_at(c: int, taken: int) -> int:  # the first position k where class c, `taken` placed, is due
+        return -(-total * (scale * taken + 1) // (scale * counts[c]))
+
     taken = [0] * len(counts)
+    waiting = [(due_at(c, 0), c) for c in range(len(counts))]
+    heapq.heapify(waiting)
+    due: list[tuple[float, int]] = []
     pattern = np.empty(total, dtype=np.int64)
     for k in range(1, total + 1):
-        due = [c for c, n in enumerate(counts) if scale * (k * n - taken[c] * total) >= total]
-        turn = min(due, key=lambda c: (scale * (taken[c] + 1) - 1) / counts[c])
+        while waiting and waiting[0][0] <= k:
+            c = heapq.heappop(waiting)[1]
+            heapq.heappush(due, ((scale * (taken[c] + 1) - 1) / counts[c], c))
+        turn = heapq.heappop(due)[1]
         taken[turn] += 1
         pattern[k - 1] = turn
+        if taken[turn] < counts[turn]:
+            heapq.heappush(waiting, (due_at(turn, taken[turn]), turn))
     pattern.flags.writeable = False
     return pattern
 
