@@ -436,7 +436,8 @@ def test_the_class_report_names_the_submissions_to_look_at_with_their_reasons(to
 
 def test_a_workers_task_crosses_as_json_unchanged(tmp_path):
     task = Task("ann", "hw1", tmp_path / "submitted.ipynb", tmp_path / "templates" / "hw1", tmp_path,
-                tmp_path / "scratch", Limits(cell=5, notebook=60, memory=2 ** 30), "tiny", True, 1)
+                tmp_path / "scratch", Limits(cell=5, notebook=60, memory=2 ** 30), "tiny", True, 1,
+                tmp_path / "zygote" / "socket")
     assert Task.from_json(task.to_json()) == task
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from time import monotonic
+from time import monotonic, sleep
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -15,6 +15,7 @@ from digitcourse.grading.student.figures import SHOWN_AS
 from digitcourse.grading.student.kernel import Kernel
 from digitcourse.grading.limits import Limits, describe_memory, parse_memory
 from digitcourse.grading.student.sandbox import Sandbox
+from digitcourse.grading.student.zygote import Spawn, Zygote, ZygoteError
 from digitcourse.grading.student.remote import KernelLost, Session
 from digitcourse.grading.verdict import Verdicts
 from digitcourse.grading.worker import FIGURES
@@ -26,7 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs("sandbox")]
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
     os.environ["DIGITCOURSE_TEST_SECRET"] = "the grader's token"
-    with Kernel(Sandbox(tmp_path_factory.mktemp("sandbox"), 1024 * 2 ** 20), {"OMP_NUM_THREADS": "1"}) as started:
+    with Kernel(Sandbox(tmp_path_factory.mktemp("sandbox"), 1024 * 2 ** 20), {"OMP_NUM_THREADS": "1"},
+                Zygote.shared()) as started:
         assert started.start_agent(60).status == "ok"
         yield started
 
@@ -35,6 +37,13 @@ def printed(kernel: Kernel, code: str) -> str:
     run = kernel.run(code, 60)
     assert run.status == "ok", run.error
     return "".join(output.get("text", "") for output in run.outputs)
+
+
+def command_line(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:  # not a process, or one that has ended
+        return ""
 
 
 def test_the_kernel_sees_the_python_environment_and_its_scratch_folder_only(kernel):
@@ -62,6 +71,43 @@ def test_the_kernel_has_no_capabilities_and_cannot_make_a_read_only_folder_writa
         probe.unlink(missing_ok=True)
 
 
+def test_a_kernel_forked_by_the_zygote_is_in_the_sandbox_and_holds_nothing_of_the_graders(tmp_path):
+    zygote = Zygote.shared()
+    process = next(pid for pid in os.listdir("/proc") if str(zygote.address.parent) in command_line(pid)
+                   and Path(f"/proc/{pid}/stat").read_text().split()[3] == str(os.getpid()))  # not its kernels
+    channels = {os.readlink(f"/proc/{process}/fd/{fd}") for fd in os.listdir(f"/proc/{process}/fd")}
+    sandbox = Sandbox(tmp_path, 1024 * 2 ** 20)
+    with Kernel(sandbox, {}, zygote) as forked:
+        shown = printed(forked, "import os\n"
+                                "print(all(os.stat(f'/proc/self/ns/{n}').st_ino == os.stat(f'/proc/1/ns/{n}').st_ino\n"
+                                "          for n in ('user', 'mnt', 'pid', 'net', 'ipc', 'uts', 'cgroup')))\n"
+                                "print(os.stat('/proc/self/ns/mnt').st_ino)\n"
+                                "print(*(os.readlink(f'/proc/self/fd/{fd}') for fd in os.listdir('/proc/self/fd')\n"
+                                "        if os.path.exists(f'/proc/self/fd/{fd}')))  # not the listing's own\n"
+                                "print(*(item.split('=')[0] for item in open('/proc/self/environ').read().split('\\0') if item))")
+    same, (namespace,), held, inherited = (line.split() for line in shown.splitlines())
+    assert same == ["True"] and int(namespace) != os.stat("/proc/self/ns/mnt").st_ino
+    assert not {fd for fd in held if not fd.startswith("anon_inode:")} & channels
+    # what the kernel's process was started with (the zygote's environment): none of the grader's variables
+    assert set(inherited) <= {*sandbox.environment({}), "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY"}
+
+
+def test_a_forked_kernel_multiplies_on_the_threads_it_was_given(tmp_path):
+    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {"OMP_NUM_THREADS": "2"}, Zygote.shared()) as forked:
+        run = forked.run("import torch\nx = torch.randn(1500, 1500)\nfor _ in range(3):\n    x = x @ x / 40\n"
+                         "print(torch.get_num_threads())", 60)  # GNU OpenMP forked with a pool of threads: stuck
+        assert run.status == "ok" and run.outputs[0]["text"] == "2\n", run.status
+
+
+def test_a_kernel_the_zygote_cannot_start_is_one_clear_error_and_the_zygote_goes_on(tmp_path):
+    held = tmp_path / "alive"
+    held.touch()
+    spawn = Spawn("kernel.json", str(tmp_path / "missing"), {}, [], 2 ** 30, None, str(held))
+    for attempt in range(2):
+        with pytest.raises(ZygoteError, match=r"could not start a kernel: FileNotFoundError.*missing"):
+            Zygote.shared().spawn(spawn, 2, 60)
+
+
 def test_the_kernel_has_no_network_not_even_the_graders_loopback(kernel):
     shown = printed(kernel, "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=2)\n"
                             "except OSError as error:\n    print(error.errno)")
@@ -74,19 +120,28 @@ def test_a_cell_over_its_time_is_interrupted_and_the_kernel_goes_on(kernel):
 
 
 def test_memory_beyond_the_limit_kills_the_kernel_and_says_so(tmp_path):
-    with Kernel(Sandbox(tmp_path, 400 * 2 ** 20), {}) as small:
+    with Kernel(Sandbox(tmp_path, 400 * 2 ** 20), {}, Zygote.shared()) as small:
         assert small.run("blob = bytearray(1024 ** 3)", 60).status == "memory"
 
 
 def test_every_process_dies_with_the_sandbox(tmp_path):
-    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {}) as doomed:
+    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {}, Zygote.shared()) as doomed:
         doomed.run("import subprocess\nsubprocess.Popen(['sleep', '77.25'], start_new_session=True)", 30)
         assert subprocess.run(["pgrep", "-f", "sleep 77.25"], capture_output=True).returncode == 0
     assert subprocess.run(["pgrep", "-f", "sleep 77.25"], capture_output=True).returncode == 1
 
 
+def test_without_isolation_the_kernel_still_ends_with_the_process_holding_it(tmp_path):
+    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20, isolate=False), {}, Zygote.shared()) as unsafe:
+        pid = int(printed(unsafe, "import os\nprint(os.getpid())"))
+    deadline = monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert monotonic() < deadline, "the kernel outlived the process that held it"
+        sleep(0.1)
+
+
 def test_the_graders_kernel_makes_figures_without_drawing_them_and_closes_them_after_each_cell(tmp_path):
-    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {"MPLBACKEND": FIGURES}) as grading:
+    with Kernel(Sandbox(tmp_path, 1024 * 2 ** 20), {"MPLBACKEND": FIGURES}, Zygote.shared()) as grading:
         run = grading.run("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([3, 1, 2])\n"
                           "plt.figure()\nfig", 60)
         assert run.status == "ok", run.error

@@ -10,7 +10,8 @@
 (`Client.get_executor`). Either way a `Job` carries what grading needs as bytes (the submitted
 notebook, the instructor's notebook and its released version), never a path, and `grade_job` grades
 it where it runs: in a fresh temporary folder, by a worker process forked for it (`worker.py`) whose
-kernel runs in its own sandbox. It returns the `Graded` as JSON; `grade` files it.
+kernel runs in its own sandbox, forked there by this process's `Zygote` (started at the first job). It
+returns the `Graded` as JSON; `grade` files it.
 
 A Dask worker machine needs the package, bubblewrap and the data root (DIGITCOURSE_DATA). Its worker
 processes must be allowed children (``dask worker --no-nanny``, or DASK_DISTRIBUTED__WORKER__DAEMON=False
@@ -40,6 +41,7 @@ from ..errors import ConfigError
 from .limits import Limits
 from .report import Graded
 from .student import sandbox
+from .student.zygote import Zygote
 
 # Each worker is forked from a server process that imported what every worker needs (torch, nbformat,
 # nbconvert, the grading modules: 3 to 4 s of CPU per worker otherwise) and what the course notebooks'
@@ -92,7 +94,7 @@ def grade_job(text: str) -> str:
                               ("template/release.ipynb", job.release)):
             (folder / name).write_bytes(content)
         task = Task(job.student, job.assignment, folder / "submitted.ipynb", template, folder, folder / "scratch",
-                    job.limits, job.profile, job.isolate, job.threads)
+                    job.limits, job.profile, job.isolate, job.threads, Zygote.shared().address)
         (folder / "task.json").write_text(task.to_json())
         limit = job.limits.notebook + Limits.GRACE
         worker = WORKERS.Process(target=run_logged, args=(str(folder / "task.json"), str(folder / "worker.log"),

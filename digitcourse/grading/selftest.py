@@ -42,6 +42,7 @@ from .release import release
 from .student.kernel import Kernel
 from .student.remote import KernelLost, Session
 from .student.sandbox import Sandbox, available
+from .student.zygote import Zygote
 from .verdict import Verdicts, definitions
 
 TEST_SECONDS = 60  # a test cell against one mutant: a mutant that loops is stopped, and counts as caught
@@ -204,7 +205,8 @@ class _Lab:
             self.kernel.__exit__(None, None, None)
         self.starts += 1
         sandbox = Sandbox(self.folder / str(self.starts), Limits().memory, isolate=available())
-        self.kernel = Kernel(sandbox, {PROFILE_VARIABLE: self.profile, "OMP_NUM_THREADS": "1"}).__enter__()
+        self.kernel = Kernel(sandbox, {PROFILE_VARIABLE: self.profile, "OMP_NUM_THREADS": "1"},
+                             Zygote.shared()).__enter__()
         self.kernel.start_agent(TEST_SECONDS)
         for code in [*self.setup, *self.solutions.values()]:
             self.kernel.run(code, TEST_SECONDS)

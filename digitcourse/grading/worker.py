@@ -36,6 +36,7 @@ from .report import Graded
 from .student.kernel import Kernel, Run, not_run, out_of_time
 from .student.remote import KernelLost, Session
 from .student.sandbox import Sandbox
+from .student.zygote import Zygote
 from .verdict import Outcome, Verdicts
 
 RESULT = "result.json"
@@ -45,8 +46,8 @@ _ATTACHMENT = re.compile(r"attachment:([^\s)\"']+)")
 
 @dataclass(frozen=True)
 class Task:
-    """One submission for a worker to grade (see the module's docstring): `threads` is the number of
-    threads its kernel's torch may use."""
+    """One submission for a worker to grade (see the module's docstring): its kernel is forked by the
+    zygote listening at `zygote`, with `threads` threads for torch."""
 
     student: str
     assignment: str
@@ -58,6 +59,7 @@ class Task:
     profile: str
     isolate: bool
     threads: int
+    zygote: Path
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, indent=1)
@@ -65,7 +67,7 @@ class Task:
     @classmethod
     def from_json(cls, text: str) -> Task:
         data = json.loads(text)
-        paths = {name: Path(data[name]) for name in ("submission", "template", "folder", "scratch")}
+        paths = {name: Path(data[name]) for name in ("submission", "template", "folder", "scratch", "zygote")}
         return cls(**{**data, **paths, "limits": Limits(**data["limits"])})
 
 
@@ -86,10 +88,9 @@ def grade_submission(task: Task) -> Graded:
     (task.scratch / "work").mkdir(parents=True)
     nbformat.write(submitted, task.scratch / "work" / f"{task.assignment}.ipynb")
     sandbox = Sandbox(task.scratch, limits.memory, isolate=task.isolate)
-    # PASSIVE: torch's idle threads sleep instead of spinning between a tiny run's short products
-    env = {PROFILE_VARIABLE: task.profile, "OMP_NUM_THREADS": str(task.threads), "OMP_WAIT_POLICY": "PASSIVE",
+    env = {PROFILE_VARIABLE: task.profile, "OMP_NUM_THREADS": str(task.threads),
            "MKL_NUM_THREADS": str(task.threads), "MPLBACKEND": FIGURES}
-    with Kernel(sandbox, env) as kernel:
+    with Kernel(sandbox, env, Zygote(task.zygote)) as kernel:
         started = kernel.start_agent(limits.cell)
         if started.status != "ok":
             return Graded.failure("failed", f"the grader's helper did not start in the kernel: {started.error}",

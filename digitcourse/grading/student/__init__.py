@@ -1,7 +1,8 @@
 """The student-code layer: where a submission's code runs and what crosses to it.
 
 - `sandbox` (bubblewrap and cgroups) holds the student's kernel;
-- `kernel` starts that kernel in it and drives it over its sockets;
+- `zygote` forks that kernel into it from a process that imported torch and the rest once;
+- `kernel` starts the sandbox and the kernel and drives the kernel over its sockets;
 - `agent` is the grader's helper inside the kernel;
 - `wire` and `arguments` are the data that crosses between the two;
 - `remote` shows the kernel's exercises as proxies in the grader's process, and `substitute`

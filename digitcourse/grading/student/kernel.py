@@ -2,13 +2,13 @@
 
 ::
 
-    with Kernel(sandbox, env) as kernel:
+    with Kernel(sandbox, env, Zygote.shared()) as kernel:
         run = kernel.run("x = 1 + 1", timeout=600)       # Run: outputs, status, error
         reply = kernel.serve(request, timeout=60, answer=callbacks)   # one call for a test cell
 
-The kernel is ipykernel, started by jupyter_client with its command wrapped by the `Sandbox` and with
-IPC transport (unix sockets in scratch/runtime: the kernel has no network, not even loopback to the
-grader). `run` executes a cell and collects its outputs, interrupting it at its time limit and giving
+The kernel is ipykernel, forked by the `Zygote` into the `Sandbox` that jupyter_client starts (its
+command wrapped by the sandbox, holding it open), and driven with IPC transport (unix sockets in
+scratch/runtime: the kernel has no network, not even loopback to the grader). `run` executes a cell and collects its outputs, interrupting it at its time limit and giving
 up on a kernel that ignores the interrupt (status "stuck") or that died ("dead", or "memory" when the
 sandbox's memory limit killed it). `serve` runs one request of the agent protocol
 (`digitcourse.grading.student.agent`): the request, the agent's callbacks and its answer all travel as
@@ -16,10 +16,11 @@ sandbox's memory limit killed it). `serve` runs one request of the agent protoco
 """
 from __future__ import annotations
 
-import sys
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import monotonic
+from pathlib import Path
+from time import monotonic, sleep
 
 import nbformat
 import zmq
@@ -28,8 +29,9 @@ from jupyter_client.kernelspec import KernelSpec
 from nbformat import NotebookNode
 
 from .sandbox import Sandbox
+from .zygote import Spawn, Zygote, ZygoteError
 
-START_TIMEOUT = 120  # seconds for a kernel to start (torch is not imported yet)
+START_TIMEOUT = 120  # seconds for a sandbox, then its kernel, to start
 INTERRUPT_GRACE = 10  # seconds a kernel has to stop after an interrupt
 MAX_OUTPUT = 2_000_000  # characters of output kept per cell; the rest is dropped, with a note
 AGENT = "__digitcourse__"
@@ -88,25 +90,41 @@ class _Manager(KernelManager):
 class Kernel:
     """One submission's kernel (see the module's docstring); a context manager that stops it."""
 
-    def __init__(self, sandbox: Sandbox, env: dict[str, str]):
-        self.sandbox = sandbox
+    def __init__(self, sandbox: Sandbox, env: dict[str, str], zygote: Zygote):
+        self.sandbox, self.zygote = sandbox, zygote
         runtime, self.work = sandbox.scratch / "runtime", sandbox.scratch / "work"
         runtime.mkdir(parents=True, exist_ok=True)
         self.work.mkdir(parents=True, exist_ok=True)
         self.env = sandbox.environment(env)
-        argv = sandbox.command([sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                               self.env)
-        self.manager = _Manager(argv, transport="ipc", ip=str(runtime / "kernel"),
-                                connection_file=str(runtime / "kernel.json"))
+        self.alive = runtime / "alive"
+        os.mkfifo(self.alive, 0o600)
+        # what jupyter_client starts is the sandbox, held open by `cat` while the kernel lives
+        self.manager = _Manager(sandbox.command(["cat", str(self.alive)], self.env), transport="ipc",
+                                ip=str(runtime / "kernel"), connection_file=str(runtime / "kernel.json"))
         self.client = None
 
     def __enter__(self) -> Kernel:
         self.log = open(self.sandbox.scratch / "kernel.log", "wb")  # what ipykernel itself prints
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
         self.manager.start_kernel(env=self.env, cwd=str(self.work), stdout=self.log, stderr=self.log)
+        holding = self._when_held()
+        try:
+            self.zygote.spawn(Spawn(self.manager.connection_file, str(self.work), self.env,
+                                    [str(group) for group in self.sandbox.cgroups], self.sandbox.memory,
+                                    self._sandboxed() if self.sandbox.isolate else None, str(self.alive)),
+                              self.log.fileno(), START_TIMEOUT)
+        finally:
+            os.close(holding)
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=START_TIMEOUT)
-        return self
 
     def __exit__(self, *exc) -> None:
         if self.client is not None:
@@ -116,6 +134,31 @@ class Kernel:
         self.manager.cleanup_resources()
         self.log.close()
         self.sandbox.remove()
+
+    def _when_held(self) -> int:
+        """A write end of the FIFO, opened once the sandbox's ``cat`` reads it (the sandbox is then
+        ready); kept until the kernel holds its own, so that the ``cat`` does not end in between."""
+        deadline = monotonic() + START_TIMEOUT
+        while True:
+            try:
+                return os.open(self.alive, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as error:  # ENXIO: nothing reads it yet
+                if not self.manager.is_alive() or monotonic() > deadline:
+                    raise ZygoteError(f"the sandbox did not start (see {self.log.name})") from error
+                sleep(0.005)
+
+    def _sandboxed(self) -> int:
+        """A process inside the sandbox: the first one below bubblewrap in a mount namespace of its own."""
+        outer = self.manager.provisioner.process.pid
+        mine = os.stat(f"/proc/{outer}/ns/mnt").st_ino
+        below = [outer]
+        while below:
+            pid = below.pop(0)
+            if os.stat(f"/proc/{pid}/ns/mnt").st_ino != mine:
+                return pid
+            for task in os.listdir(f"/proc/{pid}/task"):
+                below += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        raise ZygoteError("no process of the sandbox was found")
 
     def run(self, code: str, timeout: float) -> Run:
         """Execute `code` as a cell (no input() allowed) for at most `timeout` seconds."""

@@ -71,19 +71,8 @@ class Sandbox:
         return ["prlimit", f"--as={self.memory}", "--", *inner] if shutil.which("prlimit") else inner
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
-        """The kernel's whole environment (nothing of the grader's is passed on): `extra` and what
-        Python, matplotlib and Jupyter need to run from the scratch folder."""
-        home = self.scratch / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-               "HOME": str(home), "TMPDIR": "/tmp" if self.isolate else str(self.scratch),
-               "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONPATH": str(ROOT),
-               "MPLCONFIGDIR": str(home / ".matplotlib"), "MPLBACKEND": "Agg",
-               "JUPYTER_CONFIG_DIR": str(home / ".jupyter"), "IPYTHONDIR": str(home / ".ipython")}
-        root = data_root()
-        if root.is_dir():
-            env[DATA_VARIABLE] = str(root.resolve())
-        return {**env, **extra}
+        """The kernel's whole environment: see `environment`."""
+        return environment(self.scratch, self.isolate, extra)
 
     def memory_exceeded(self) -> bool:
         """Whether the kernel was killed for using more memory than allowed."""
@@ -125,6 +114,22 @@ class Sandbox:
                 "--bind", scratch, scratch, "--chdir", str(self.scratch.resolve() / "work"),
                 *[item for name, value in env.items() for item in ("--setenv", name, value)],
                 *argv]
+
+
+def environment(scratch: Path, isolate: bool, extra: dict[str, str]) -> dict[str, str]:
+    """A kernel's whole environment (nothing of the grader's is passed on): `extra` and what Python,
+    matplotlib and Jupyter need to run from the folder `scratch`."""
+    home = scratch / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
+           "HOME": str(home), "TMPDIR": "/tmp" if isolate else str(scratch),
+           "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONPATH": str(ROOT),
+           "MPLCONFIGDIR": str(home / ".matplotlib"), "MPLBACKEND": "Agg",
+           "JUPYTER_CONFIG_DIR": str(home / ".jupyter"), "IPYTHONDIR": str(home / ".ipython")}
+    root = data_root()
+    if root.is_dir():
+        env[DATA_VARIABLE] = str(root.resolve())
+    return {**env, **extra}
 
 
 def _python_paths() -> set[str]:
