@@ -30,6 +30,7 @@ namespace is joined, and the kernel ends itself when the ``cat`` does.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import select
@@ -51,8 +52,10 @@ PRELOAD = ("ipykernel.kernelapp", "torch", "torch._dynamo", "numpy", "pandas", "
            "matplotlib.pyplot", "seaborn", "threadpoolctl", "digitcourse.data", "digitcourse.models",
            "digitcourse.training", "digitcourse.trials", "digitcourse.plots", "digitcourse.params",
            "digitcourse.search", "digitcourse.results", f"{__package__}.agent")
-_NAMESPACES = {"user": 0x10000000, "mnt": 0x00020000, "pid": 0x20000000, "net": 0x40000000,
-               "ipc": 0x08000000, "uts": 0x04000000, "cgroup": 0x02000000}  # user first: it grants the rest
+_NAMESPACES = {"mnt": 0x00020000, "pid": 0x20000000, "net": 0x40000000, "ipc": 0x08000000,
+               "uts": 0x04000000, "cgroup": 0x02000000}  # the CLONE_NEW* flag of each
+_NEWUSER = 0x10000000  # CLONE_NEWUSER
+_GET_USERNS = 0xB701  # the ioctl NS_GET_USERNS: the user namespace that owns a namespace
 _STARTED = "ok"
 SOCKET = "socket"  # in the zygote's folder
 # One thread, so that no OpenMP thread pool exists when the zygote forks: GNU OpenMP's would hang the
@@ -202,16 +205,30 @@ def _start_kernel(listener: socket.socket, connection: socket.socket) -> None:
 
 
 def _join_namespaces(pid: int) -> None:
-    """Enter the namespaces of process `pid` (the PID namespace: for the children forked after)."""
-    own = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in _NAMESPACES}
-    targets = {kind: os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY) for kind in _NAMESPACES}
+    """Enter the namespaces of process `pid` (the PID namespace: for the children forked after): the
+    user namespace that owns them first, which grants the right to enter them, then them, then the
+    user namespace of `pid` itself (unprivileged, bubblewrap nests a second one in the first)."""
+    targets = {kind: os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY) for kind in [*_NAMESPACES, "user"]}
+    targets["owner"] = fcntl.ioctl(targets["mnt"], _GET_USERNS)
     try:
+        own = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in [*_NAMESPACES, "user"]}
+        owner = _enter_user(targets["owner"], own["user"])
         for kind, flag in _NAMESPACES.items():
             if os.fstat(targets[kind]).st_ino != own[kind]:
                 _call("setns", targets[kind], flag)
+        _enter_user(targets["user"], owner)
     finally:
         for fd in targets.values():
             os.close(fd)
+
+
+def _enter_user(fd: int, current: int) -> int:
+    """Enter the user namespace `fd` unless this process is in it already (`current`: the inode of the
+    one it is in); the inode of the one it is in then."""
+    inode = os.fstat(fd).st_ino
+    if inode != current:
+        _call("setns", fd, _NEWUSER)
+    return inode
 
 
 def _become_kernel(spawn: Spawn, log: int, connection: socket.socket) -> None:
