@@ -61,7 +61,8 @@ def test_the_kernel_has_no_capabilities_and_cannot_make_a_read_only_folder_writa
     probe = PACKAGE / "written-by-a-student"
     try:
         shown = printed(kernel, f"import subprocess\n"
-                                f"subprocess.run(['mount', '-o', 'remount,rw,bind', {str(PACKAGE)!r}], capture_output=True)\n"
+                                f"subprocess.run(['mount', '-o', 'remount,rw,bind', {str(PACKAGE)!r}],\n"
+                                f"               capture_output=True)\n"
                                 f"try:\n    open({str(probe)!r}, 'w').close()\n"
                                 f"except OSError as error:\n    print('refused', error.strerror)\n"
                                 "print(next(line for line in open('/proc/self/status') if line.startswith('CapEff')))")
@@ -84,7 +85,8 @@ def test_a_kernel_forked_by_the_zygote_is_in_the_sandbox_and_holds_nothing_of_th
                                 "print(os.stat('/proc/self/ns/mnt').st_ino)\n"
                                 "print(*(os.readlink(f'/proc/self/fd/{fd}') for fd in os.listdir('/proc/self/fd')\n"
                                 "        if os.path.exists(f'/proc/self/fd/{fd}')))  # not the listing's own\n"
-                                "print(*(item.split('=')[0] for item in open('/proc/self/environ').read().split('\\0') if item))")
+                                "print(*(item.split('=')[0] for item in open('/proc/self/environ').read().split('\\0')\n"
+                                "        if item))")
     same, (namespace,), held, inherited = (line.split() for line in shown.splitlines())
     assert same == ["True"] and int(namespace) != os.stat("/proc/self/ns/mnt").st_ino
     assert not {fd for fd in held if not fd.startswith("anon_inode:")} & channels

@@ -8,9 +8,10 @@
 
 The kernel is ipykernel, forked by the `Zygote` into the `Sandbox` that jupyter_client starts (its
 command wrapped by the sandbox, holding it open), and driven with IPC transport (unix sockets in
-scratch/runtime: the kernel has no network, not even loopback to the grader). `run` executes a cell and collects its outputs, interrupting it at its time limit and giving
-up on a kernel that ignores the interrupt (status "stuck") or that died ("dead", or "memory" when the
-sandbox's memory limit killed it). `serve` runs one request of the agent protocol
+scratch/runtime: the kernel has no network, not even loopback to the grader). `run` executes a cell
+and collects its outputs, interrupting it at its time limit and giving up on a kernel that ignores the
+interrupt (status "stuck") or that died ("dead", or "memory" when the sandbox's memory limit killed
+it). `serve` runs one request of the agent protocol
 (`digitcourse.grading.student.agent`): the request, the agent's callbacks and its answer all travel as
 ``input_request`` / ``input_reply`` messages on the kernel's stdin channel.
 """
